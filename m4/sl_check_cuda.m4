@@ -99,7 +99,8 @@ AS_IF([test "x$with_cuda" != "xno"], [
 #if NCCL_MAJOR < 2
 #error NCCL 2 required
 #endif]], [[int v = 0; return (int)ncclGetVersion(&v);]])],
-                       [AC_MSG_RESULT([yes]); sl_summary_NCCL="yes ($NCCL_LDFLAGS)"],
+                       [AC_MSG_RESULT([yes])
+                        sl_summary_NCCL="yes (`AS_ECHO(["$NCCL_LDFLAGS"]) | $SED -n 's/^-L\([[^ ]]*\).*/\1/p'`)"],
                        [AC_MSG_RESULT([no]); sl_cuda=no
                         sl_cuda_why="cannot link NCCL (-lnccl with $NCCL_CPPFLAGS $NCCL_LDFLAGS); use --with-nccl=DIR"])
         CPPFLAGS="$sl_save_CPPFLAGS"; LDFLAGS="$sl_save_LDFLAGS"; LIBS="$sl_save_LIBS"

@@ -43,7 +43,7 @@ cat <<SL_EOF
 slinfer $PACKAGE_VERSION configuration
 ---------------------------------------------------------------------------
   prefix        $prefix
-  C compiler    $CC $CFLAGS
+  C compiler    $CC $SL_MODE_CFLAGS $CFLAGS $SL_SAN_FLAGS
   build mode    debug=$enable_debug sanitizers=$enable_sanitizers
   PMIx          $sl_summary_PMIX
   hwloc         $sl_summary_HWLOC
