@@ -18,7 +18,7 @@ PACKAGES="
     build-essential autoconf automake libtool pkg-config git
     libpmix-dev libhwloc-dev libhdf5-dev libjansson-dev libpcre2-dev
     libxxhash-dev libnuma-dev libmicrohttpd-dev libibverbs-dev check
-    hdf5-tools slurm-wlm munge iproute2 util-linux procps
+    hdf5-tools slurm-wlm munge iproute2 util-linux procps python3
 "
 
 install=yes

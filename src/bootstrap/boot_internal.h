@@ -32,6 +32,13 @@ typedef struct sl_boot_ops {
                               sl_boot_blobs_t **blobs_p);
     /* Must not return. */
     void (*abort)(sl_boot_t *boot, int exit_status, const char *message);
+    /* Point-to-point start-up exchange without a collective (liveness.c):
+     * this rank makes `value` visible under `key`; lookup() waits up to
+     * timeout_s for rank `rank`'s value (*value_p: malloc'ed string).
+     * NULL in backends of one rank. */
+    sl_status_t (*publish)(sl_boot_t *boot, const char *key, const char *value);
+    sl_status_t (*lookup)(sl_boot_t *boot, int rank, const char *key, int timeout_s,
+                          char **value_p);
 } sl_boot_ops_t;
 
 struct sl_boot {
@@ -47,6 +54,7 @@ struct sl_boot {
     sl_boot_blobs_t *hostnames; /* every rank's hostname (allgathered)    */
     unsigned long seq;          /* collectives so far (unique PMIx keys)  */
     int timeout_s;              /* collective deadline; 0 = none          */
+    struct sl_liveness *liveness; /* connections watching peers (size > 1) */
 };
 
 extern const sl_boot_ops_t sl_boot_single_ops;

@@ -516,10 +516,11 @@ static sl_status_t sl_boot_pmix_put(sl_boot_t *boot, const char *what,
     return SL_OK;
 }
 
-/* Gets rank `rank`'s value of key; on success *value_p is a byte object of
- * at least 1 byte (release it with PMIX_VALUE_RELEASE). */
+/* Gets rank `rank`'s value of key, waiting up to timeout_s (0: forever);
+ * on success *value_p is a byte object of at least 1 byte (release it with
+ * PMIX_VALUE_RELEASE). */
 static sl_status_t sl_boot_pmix_get_blob(sl_boot_t *boot, const char *what,
-                                         const char *key, int rank,
+                                         const char *key, int rank, int timeout_s,
                                          pmix_value_t **value_p)
 {
     sl_boot_pmix_t *pm = boot->priv;
@@ -531,8 +532,8 @@ static sl_status_t sl_boot_pmix_get_blob(sl_boot_t *boot, const char *what,
 
     PMIX_LOAD_PROCID(&proc, pm->me.nspace, (pmix_rank_t)rank);
     PMIX_INFO_CONSTRUCT(&info);
-    if (boot->timeout_s > 0) {
-        rc = PMIx_Info_load(&info, PMIX_TIMEOUT, &boot->timeout_s, PMIX_INT);
+    if (timeout_s > 0) {
+        rc = PMIx_Info_load(&info, PMIX_TIMEOUT, &timeout_s, PMIX_INT);
         if (rc != PMIX_SUCCESS) {
             sl_error("bootstrap: PMIx_Info_load(PMIX_TIMEOUT) failed: %s",
                      PMIx_Error_string(rc));
@@ -585,7 +586,8 @@ static sl_status_t sl_boot_pmix_bcastv(sl_boot_t *boot, int root,
     if (boot->rank == root) {
         src = buf;
     } else {
-        status = sl_boot_pmix_get_blob(boot, "bcast", key, root, &value);
+        status = sl_boot_pmix_get_blob(boot, "bcast", key, root, boot->timeout_s,
+                                       &value);
         if (status != SL_OK)
             return status;
         len = value->data.bo.size - 1;
@@ -645,7 +647,8 @@ static sl_status_t sl_boot_pmix_gather(sl_boot_t *boot, const char *what,
             lens[r] = len;
             continue;
         }
-        status = sl_boot_pmix_get_blob(boot, what, key, r, &values[r]);
+        status = sl_boot_pmix_get_blob(boot, what, key, r, boot->timeout_s,
+                                       &values[r]);
         if (status != SL_OK)
             goto out;
         lens[r] = values[r]->data.bo.size - 1;
@@ -705,6 +708,37 @@ static void sl_boot_pmix_abort(sl_boot_t *boot, int exit_status,
     _exit(exit_status);
 }
 
+/* --- point-to-point start-up exchange (liveness.c) ------------------------ */
+
+static sl_status_t sl_boot_pmix_publish(sl_boot_t *boot, const char *key,
+                                        const char *value)
+{
+    return sl_boot_pmix_put(boot, "publish", key, value, strlen(value));
+}
+
+/* No fence: the launcher fetches the value from rank's node on demand
+ * (direct modex), so a dead third rank cannot stall it. */
+static sl_status_t sl_boot_pmix_lookup(sl_boot_t *boot, int rank,
+                                       const char *key, int timeout_s,
+                                       char **value_p)
+{
+    pmix_value_t *value = NULL;
+    sl_status_t status = sl_boot_pmix_get_blob(boot, "lookup", key, rank,
+                                               timeout_s, &value);
+    char *copy;
+
+    if (status != SL_OK)
+        return status;
+    copy = strndup(value->data.bo.bytes, value->data.bo.size);
+    PMIX_VALUE_RELEASE(value);
+    if (copy == NULL) {
+        sl_error("bootstrap: lookup of %s: out of memory", key);
+        return SL_ERR_NO_MEMORY;
+    }
+    *value_p = copy;
+    return SL_OK;
+}
+
 const sl_boot_ops_t sl_boot_pmix_ops = {
     .name       = "pmix",
     .init       = sl_boot_pmix_init,
@@ -713,4 +747,6 @@ const sl_boot_ops_t sl_boot_pmix_ops = {
     .bcastv     = sl_boot_pmix_bcastv,
     .allgatherv = sl_boot_pmix_allgatherv,
     .abort      = sl_boot_pmix_abort,
+    .publish    = sl_boot_pmix_publish,
+    .lookup     = sl_boot_pmix_lookup,
 };

@@ -11,6 +11,8 @@
 #include <unistd.h>
 
 #include "bootstrap/boot_internal.h"
+#include "bootstrap/liveness.h"
+#include "core/fault.h"
 #include "core/log.h"
 
 /* Slurm's special step ids (batch script, extern, interactive...) are all
@@ -301,10 +303,19 @@ sl_status_t sl_boot_init(const char *backend_name, sl_boot_t **boot_p)
     if (status != SL_OK)
         goto err_free;
     sl_log_set_rank(boot->rank, boot->size);
+    sl_fault_point("init", boot->rank);
+
+    /* Before the first collective: a rank that dies from here on stops the
+     * job instead of hanging it (see liveness.h). */
+    if (boot->size > 1 && ops->publish != NULL) {
+        status = sl_liveness_start(boot, &boot->liveness);
+        if (status != SL_OK)
+            goto err_finalize;
+    }
 
     status = sl_boot_setup_nodes(boot);
     if (status != SL_OK)
-        goto err_finalize;
+        goto err_liveness;
 
     sl_debug("bootstrap %s: rank %d of %d, local %d of %d, node %d of %d (%s)",
              ops->name, boot->rank, boot->size, boot->local_rank,
@@ -313,6 +324,8 @@ sl_status_t sl_boot_init(const char *backend_name, sl_boot_t **boot_p)
     *boot_p = boot;
     return SL_OK;
 
+err_liveness:
+    sl_liveness_stop(boot->liveness);
 err_finalize:
     ops->finalize(boot);
 err_free:
@@ -324,6 +337,7 @@ void sl_boot_finalize(sl_boot_t *boot)
 {
     if (boot == NULL)
         return;
+    sl_liveness_stop(boot->liveness);
     boot->ops->finalize(boot);
     sl_boot_blobs_free(boot->hostnames);
     free(boot);

@@ -12,6 +12,8 @@
 static const sl_cli_command_t *const sl_commands[] = {
     &sl_cmd_help,
     &sl_cmd_version,
+    &sl_cmd_topo,
+    &sl_cmd_tokenize,
 };
 
 #define SL_NUM_COMMANDS (sizeof(sl_commands) / sizeof(sl_commands[0]))
@@ -63,6 +65,22 @@ int sl_cli_usage_error(const char *command, const char *format, ...)
     else
         fputs("\nRun 'slinfer --help' for usage.\n", stderr);
     return SL_EXIT_USAGE;
+}
+
+int sl_cli_flag(int argc, char **argv, int *i, const char *name, const char **value_p)
+{
+    size_t len = strlen(name);
+
+    if (strncmp(argv[*i], name, len) != 0)
+        return 0;
+    if (argv[*i][len] == '=') {
+        *value_p = argv[*i] + len + 1;
+        return 1;
+    }
+    if (argv[*i][len] != '\0')
+        return 0;
+    *value_p = *i + 1 < argc ? argv[++*i] : NULL;
+    return 1;
 }
 
 /* ---- slinfer help [COMMAND] --------------------------------------------- */

@@ -35,7 +35,14 @@ const sl_cli_command_t *sl_cli_find(const char *name);
 int sl_cli_usage_error(const char *command, const char *format, ...)
     __attribute__((format(printf, 2, 3)));
 
+/* "--NAME VALUE" or "--NAME=VALUE" at argv[*i]: returns 1 with *value_p set
+ * (NULL when the value is missing) and *i advanced past the value; 0 when
+ * argv[*i] is not NAME (a longer flag with NAME as prefix is not NAME). */
+int sl_cli_flag(int argc, char **argv, int *i, const char *name, const char **value_p);
+
 extern const sl_cli_command_t sl_cmd_help;
 extern const sl_cli_command_t sl_cmd_version;
+extern const sl_cli_command_t sl_cmd_topo;
+extern const sl_cli_command_t sl_cmd_tokenize;
 
 #endif /* SL_CLI_CLI_H */

@@ -1,0 +1,201 @@
+/* utf8.c - UTF-8 decoding, validation and lossy repair, Unicode white space,
+ * and GPT-2's byte-level alphabet. */
+#include "config.h"
+
+#include "tokenizer/tok_internal.h"
+
+/* GPT-2 maps each byte to a printable character so that BPE never sees
+ * control characters or spaces: the printable Latin-1 bytes map to
+ * themselves, the other 68 bytes to U+0100.. in byte order. */
+const uint16_t sl_bytelevel_char[256] = {
+    0x100, 0x101, 0x102, 0x103, 0x104, 0x105, 0x106, 0x107,
+    0x108, 0x109, 0x10A, 0x10B, 0x10C, 0x10D, 0x10E, 0x10F,
+    0x110, 0x111, 0x112, 0x113, 0x114, 0x115, 0x116, 0x117,
+    0x118, 0x119, 0x11A, 0x11B, 0x11C, 0x11D, 0x11E, 0x11F,
+    0x120, 0x021, 0x022, 0x023, 0x024, 0x025, 0x026, 0x027,
+    0x028, 0x029, 0x02A, 0x02B, 0x02C, 0x02D, 0x02E, 0x02F,
+    0x030, 0x031, 0x032, 0x033, 0x034, 0x035, 0x036, 0x037,
+    0x038, 0x039, 0x03A, 0x03B, 0x03C, 0x03D, 0x03E, 0x03F,
+    0x040, 0x041, 0x042, 0x043, 0x044, 0x045, 0x046, 0x047,
+    0x048, 0x049, 0x04A, 0x04B, 0x04C, 0x04D, 0x04E, 0x04F,
+    0x050, 0x051, 0x052, 0x053, 0x054, 0x055, 0x056, 0x057,
+    0x058, 0x059, 0x05A, 0x05B, 0x05C, 0x05D, 0x05E, 0x05F,
+    0x060, 0x061, 0x062, 0x063, 0x064, 0x065, 0x066, 0x067,
+    0x068, 0x069, 0x06A, 0x06B, 0x06C, 0x06D, 0x06E, 0x06F,
+    0x070, 0x071, 0x072, 0x073, 0x074, 0x075, 0x076, 0x077,
+    0x078, 0x079, 0x07A, 0x07B, 0x07C, 0x07D, 0x07E, 0x121,
+    0x122, 0x123, 0x124, 0x125, 0x126, 0x127, 0x128, 0x129,
+    0x12A, 0x12B, 0x12C, 0x12D, 0x12E, 0x12F, 0x130, 0x131,
+    0x132, 0x133, 0x134, 0x135, 0x136, 0x137, 0x138, 0x139,
+    0x13A, 0x13B, 0x13C, 0x13D, 0x13E, 0x13F, 0x140, 0x141,
+    0x142, 0x0A1, 0x0A2, 0x0A3, 0x0A4, 0x0A5, 0x0A6, 0x0A7,
+    0x0A8, 0x0A9, 0x0AA, 0x0AB, 0x0AC, 0x143, 0x0AE, 0x0AF,
+    0x0B0, 0x0B1, 0x0B2, 0x0B3, 0x0B4, 0x0B5, 0x0B6, 0x0B7,
+    0x0B8, 0x0B9, 0x0BA, 0x0BB, 0x0BC, 0x0BD, 0x0BE, 0x0BF,
+    0x0C0, 0x0C1, 0x0C2, 0x0C3, 0x0C4, 0x0C5, 0x0C6, 0x0C7,
+    0x0C8, 0x0C9, 0x0CA, 0x0CB, 0x0CC, 0x0CD, 0x0CE, 0x0CF,
+    0x0D0, 0x0D1, 0x0D2, 0x0D3, 0x0D4, 0x0D5, 0x0D6, 0x0D7,
+    0x0D8, 0x0D9, 0x0DA, 0x0DB, 0x0DC, 0x0DD, 0x0DE, 0x0DF,
+    0x0E0, 0x0E1, 0x0E2, 0x0E3, 0x0E4, 0x0E5, 0x0E6, 0x0E7,
+    0x0E8, 0x0E9, 0x0EA, 0x0EB, 0x0EC, 0x0ED, 0x0EE, 0x0EF,
+    0x0F0, 0x0F1, 0x0F2, 0x0F3, 0x0F4, 0x0F5, 0x0F6, 0x0F7,
+    0x0F8, 0x0F9, 0x0FA, 0x0FB, 0x0FC, 0x0FD, 0x0FE, 0x0FF,
+};
+
+int sl_bytelevel_byte(uint32_t cp)
+{
+    if ((cp >= 0x21 && cp <= 0x7E) || (cp >= 0xA1 && cp <= 0xAC) || (cp >= 0xAE && cp <= 0xFF))
+        return (int)cp;
+    if (cp >= 0x100 && cp <= 0x143) {
+        /* The 68 remapped bytes, in order: 0x00-0x20, 0x7F-0xA0, 0xAD. */
+        uint32_t n = cp - 0x100;
+        if (n <= 0x20)
+            return (int)n;
+        if (n <= 0x20 + 34)
+            return (int)(0x7F + n - 0x21);
+        return 0xAD;
+    }
+    return -1;
+}
+
+size_t sl_utf8_decode(const char *s, uint32_t *cp_p)
+{
+    const unsigned char *u = (const unsigned char *)s;
+
+    if (u[0] < 0x80) {
+        *cp_p = u[0];
+        return 1;
+    }
+    if (u[0] < 0xE0) {
+        *cp_p = ((uint32_t)(u[0] & 0x1F) << 6) | (u[1] & 0x3F);
+        return 2;
+    }
+    if (u[0] < 0xF0) {
+        *cp_p = ((uint32_t)(u[0] & 0x0F) << 12) | ((uint32_t)(u[1] & 0x3F) << 6) | (u[2] & 0x3F);
+        return 3;
+    }
+    *cp_p = ((uint32_t)(u[0] & 0x07) << 18) | ((uint32_t)(u[1] & 0x3F) << 12) |
+            ((uint32_t)(u[2] & 0x3F) << 6) | (u[3] & 0x3F);
+    return 4;
+}
+
+size_t sl_utf8_encode(uint32_t cp, char out[4])
+{
+    if (cp < 0x80) {
+        out[0] = (char)cp;
+        return 1;
+    }
+    if (cp < 0x800) {
+        out[0] = (char)(0xC0 | (cp >> 6));
+        out[1] = (char)(0x80 | (cp & 0x3F));
+        return 2;
+    }
+    if (cp < 0x10000) {
+        out[0] = (char)(0xE0 | (cp >> 12));
+        out[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
+        out[2] = (char)(0x80 | (cp & 0x3F));
+        return 3;
+    }
+    out[0] = (char)(0xF0 | (cp >> 18));
+    out[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
+    out[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
+    out[3] = (char)(0x80 | (cp & 0x3F));
+    return 4;
+}
+
+/* Length of the valid character at S[0..LEN), or the length of the maximal
+ * invalid subpart there, negated (Unicode's "best practice" for U+FFFD,
+ * which is what Rust's from_utf8_lossy implements). */
+static long sl_utf8_step(const unsigned char *s, size_t len)
+{
+    unsigned char b = s[0];
+    unsigned char lo = 0x80, hi = 0xBF;
+    size_t need, i;
+
+    if (b < 0x80)
+        return 1;
+    if (b >= 0xC2 && b <= 0xDF) {
+        need = 2;
+    } else if (b >= 0xE0 && b <= 0xEF) {
+        need = 3;
+        if (b == 0xE0)
+            lo = 0xA0;
+        else if (b == 0xED)
+            hi = 0x9F;
+    } else if (b >= 0xF0 && b <= 0xF4) {
+        need = 4;
+        if (b == 0xF0)
+            lo = 0x90;
+        else if (b == 0xF4)
+            hi = 0x8F;
+    } else {
+        return -1;
+    }
+    for (i = 1; i < need; i++) {
+        if (i >= len)
+            return -(long)i;
+        if (s[i] < lo || s[i] > hi)
+            return -(long)i;
+        lo = 0x80;
+        hi = 0xBF;
+    }
+    return (long)need;
+}
+
+bool sl_utf8_valid(const char *s, size_t len, size_t *bad_p)
+{
+    const unsigned char *u = (const unsigned char *)s;
+    size_t i = 0;
+
+    while (i < len) {
+        long step;
+        /* ASCII runs dominate real text; skip them eight at a time. */
+        while (i + 8 <= len) {
+            uint64_t w;
+            __builtin_memcpy(&w, u + i, 8);
+            if (w & 0x8080808080808080ULL)
+                break;
+            i += 8;
+        }
+        if (i >= len)
+            break;
+        step = sl_utf8_step(u + i, len - i);
+        if (step < 0) {
+            *bad_p = i;
+            return false;
+        }
+        i += (size_t)step;
+    }
+    return true;
+}
+
+sl_status_t sl_utf8_lossy_append(sl_tok_buf_t *out, const char *s, size_t len)
+{
+    const unsigned char *u = (const unsigned char *)s;
+    size_t i = 0, run = 0;
+    sl_status_t st;
+
+    while (i < len) {
+        long step = sl_utf8_step(u + i, len - i);
+        if (step > 0) {
+            i += (size_t)step;
+            continue;
+        }
+        st = sl_tok_buf_append(out, s + run, i - run);
+        if (st == SL_OK)
+            st = sl_tok_buf_append(out, "\xEF\xBF\xBD", 3);
+        if (st != SL_OK)
+            return st;
+        i += (size_t)-step;
+        run = i;
+    }
+    return sl_tok_buf_append(out, s + run, len - run);
+}
+
+bool sl_unicode_is_space(uint32_t cp)
+{
+    if (cp < 0x80)
+        return (cp >= 0x09 && cp <= 0x0D) || cp == 0x20;
+    return cp == 0x85 || cp == 0xA0 || cp == 0x1680 || (cp >= 0x2000 && cp <= 0x200A) ||
+           cp == 0x2028 || cp == 0x2029 || cp == 0x202F || cp == 0x205F || cp == 0x3000;
+}
