@@ -14,6 +14,8 @@ static const sl_cli_command_t *const sl_commands[] = {
     &sl_cmd_version,
     &sl_cmd_topo,
     &sl_cmd_tokenize,
+    &sl_cmd_inspect,
+    &sl_cmd_logits,
 };
 
 #define SL_NUM_COMMANDS (sizeof(sl_commands) / sizeof(sl_commands[0]))

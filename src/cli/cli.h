@@ -44,5 +44,7 @@ extern const sl_cli_command_t sl_cmd_help;
 extern const sl_cli_command_t sl_cmd_version;
 extern const sl_cli_command_t sl_cmd_topo;
 extern const sl_cli_command_t sl_cmd_tokenize;
+extern const sl_cli_command_t sl_cmd_inspect;
+extern const sl_cli_command_t sl_cmd_logits;
 
 #endif /* SL_CLI_CLI_H */

@@ -1,0 +1,59 @@
+/*
+ * backend.h - what the engine calls to run a model: one forward step over a
+ * batch (batch.h) on one device group, each backend behind the same table of
+ * operations.
+ *
+ * A backend owns the weights' device copies (or views), the paged KV cache of
+ * every TP rank and the rank workers. The engine allocates KV blocks
+ * (limits.num_blocks of limits.block_size slots; block ids index every rank's
+ * cache alike), builds a batch and calls sl_backend_forward(); it gets the
+ * float32 logits of the requested tokens, gathered over the vocab-parallel
+ * ranks. Implementations: cpu (backend/cpu/cpu_backend.h, the oracle) and,
+ * later, cuda.
+ */
+#ifndef SL_BACKEND_BACKEND_H
+#define SL_BACKEND_BACKEND_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "backend/batch.h"
+#include "core/status.h"
+
+typedef struct sl_backend sl_backend_t;
+
+typedef struct sl_backend_ops {
+    /* logits: [batch->num_logits, limits.vocab_size] float32, written. */
+    sl_status_t (*forward)(sl_backend_t *backend, const sl_batch_t *batch, float *logits);
+    void (*destroy)(sl_backend_t *backend);
+} sl_backend_ops_t;
+
+struct sl_backend {
+    const sl_backend_ops_t *ops;
+    const char *name;           /* "cpu", "cuda" */
+    sl_batch_limits_t limits;   /* KV blocks, vocabulary, positions */
+};
+
+/* Options every backend understands; zero means "the default". */
+typedef struct sl_backend_options {
+    int threads;        /* CPU: compute threads in all (default: SLINFER_THREADS, else
+                           the CPUs this process may run on), split over the TP ranks */
+    int32_t block_size; /* KV slots per block (default 16)                            */
+    int32_t num_blocks; /* KV blocks per rank (required)                               */
+} sl_backend_options_t;
+
+/* Validates BATCH against the backend's limits and runs it. */
+static inline sl_status_t sl_backend_forward(sl_backend_t *backend, const sl_batch_t *batch,
+                                             float *logits)
+{
+    return backend->ops->forward(backend, batch, logits);
+}
+
+/* NULL is allowed. */
+static inline void sl_backend_destroy(sl_backend_t *backend)
+{
+    if (backend != NULL)
+        backend->ops->destroy(backend);
+}
+
+#endif /* SL_BACKEND_BACKEND_H */
