@@ -18,24 +18,6 @@ typedef struct {
     bool decode;
 } sl_tokenize_opts_t;
 
-/* "--NAME VALUE" or "--NAME=VALUE" at argv[*i]: 1 and *value_p set (NULL
- * when the value is missing), advancing *i; 0 when argv[*i] is not NAME. */
-static int sl_tokenize_flag(int argc, char **argv, int *i, const char *name, const char **value_p)
-{
-    size_t len = strlen(name);
-
-    if (strncmp(argv[*i], name, len) != 0)
-        return 0;
-    if (argv[*i][len] == '=') {
-        *value_p = argv[*i] + len + 1;
-        return 1;
-    }
-    if (argv[*i][len] != '\0')
-        return 0;
-    *value_p = *i + 1 < argc ? argv[++*i] : NULL;
-    return 1;
-}
-
 static char *sl_tokenize_read_all(FILE *in, size_t *len_p)
 {
     size_t cap = 1 << 16, len = 0, got;
@@ -191,11 +173,11 @@ static int sl_tokenize_run(int argc, char **argv)
     int rc;
 
     for (int i = 1; i < argc; i++) {
-        if (sl_tokenize_flag(argc, argv, &i, "--tokenizer", &value)) {
+        if (sl_cli_flag(argc, argv, &i, "--tokenizer", &value)) {
             if (value == NULL)
                 return sl_cli_usage_error("tokenize", "--tokenizer needs a directory");
             o.dir = value;
-        } else if (sl_tokenize_flag(argc, argv, &i, "--model", &value)) {
+        } else if (sl_cli_flag(argc, argv, &i, "--model", &value)) {
             if (value == NULL)
                 return sl_cli_usage_error("tokenize", "--model needs a directory");
             model = value;

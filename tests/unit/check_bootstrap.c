@@ -26,27 +26,6 @@ const char *__lsan_default_suppressions(void)
     return "leak:libpmix.so\n";
 }
 
-static char captured[8192];
-
-static FILE *capture_begin(void)
-{
-    FILE *f = tmpfile();
-    ck_assert_ptr_nonnull(f);
-    sl_log_set_fd(fileno(f));
-    return f;
-}
-
-static const char *capture_end(FILE *f)
-{
-    size_t n;
-    sl_log_set_fd(-1);
-    rewind(f);
-    n = fread(captured, 1, sizeof(captured) - 1, f);
-    captured[n] = '\0';
-    fclose(f);
-    return captured;
-}
-
 /* No launcher at all: what a login node or a laptop looks like. */
 static void clear_launcher_env(void)
 {
@@ -73,9 +52,9 @@ static void set_srun_step_env(const char *ntasks)
 static const char *choose(const char *name, sl_status_t want)
 {
     const sl_boot_ops_t *ops = NULL;
-    FILE *f = capture_begin();
+    FILE *f = sl_check_log_begin();
     sl_status_t status = sl_boot_choose(name, &ops);
-    const char *log = capture_end(f);
+    const char *log = sl_check_log_end(f);
 
     ck_assert_msg(status == want, "choose(%s) = %d (%s), expected %d; log: %s",
                   name ? name : "NULL", status, sl_status_string(status), want,
@@ -158,12 +137,12 @@ START_TEST(single_bcast)
     /* a root that is not a rank */
     data = NULL;
     len = 99;
-    f = capture_begin();
+    f = sl_check_log_begin();
     ck_assert_int_eq(sl_boot_bcastv(boot, 1, "x", 1, &data, &len),
                      SL_ERR_INVALID_ARG);
     ck_assert_int_eq(sl_boot_bcast(boot, &word, sizeof(word), -1),
                      SL_ERR_INVALID_ARG);
-    log = capture_end(f);
+    log = sl_check_log_end(f);
     ck_assert_ptr_nonnull(strstr(log, "bcast root 1 is not a rank"));
     ck_assert_ptr_null(data);
     ck_assert_uint_eq(len, 99);
@@ -200,10 +179,10 @@ START_TEST(single_allgather_and_barrier)
     ck_assert_int_eq(sl_boot_barrier(boot), SL_OK);
 
     blobs = NULL;
-    f = capture_begin();
+    f = sl_check_log_begin();
     ck_assert_int_eq(sl_boot_allgatherv(boot, NULL, 3, &blobs),
                      SL_ERR_INVALID_ARG);
-    capture_end(f);
+    sl_check_log_end(f);
     ck_assert_ptr_null(blobs);
     sl_boot_finalize(boot);
 }
@@ -307,9 +286,9 @@ START_TEST(srun_without_pmix_fails_clearly)
 
     /* through sl_boot_init: same error, *boot_p untouched */
     set_srun_step_env("4");
-    f = capture_begin();
+    f = sl_check_log_begin();
     ck_assert_int_eq(sl_boot_init("auto", &boot), SL_ERR_BOOTSTRAP);
-    capture_end(f);
+    sl_check_log_end(f);
     ck_assert_ptr_eq(boot, (sl_boot_t *)0x1);
 
     /* srun --mpi=pmi2: named in the message */
@@ -340,10 +319,10 @@ START_TEST(explicit_backend_errors)
     ck_assert_ptr_nonnull(strstr(log, "(backends: auto, pmix, single)"));
     choose("", SL_ERR_INVALID_ARG);
 
-    f = capture_begin();
+    f = sl_check_log_begin();
     ck_assert_int_eq(sl_boot_init("Single", &boot), SL_ERR_INVALID_ARG);
     ck_assert_int_eq(sl_boot_init("pmix", &boot), SL_ERR_BOOTSTRAP);
-    capture_end(f);
+    sl_check_log_end(f);
     ck_assert_ptr_eq(boot, (sl_boot_t *)0x1);
 }
 END_TEST
@@ -356,28 +335,28 @@ START_TEST(timeout_setting)
 
     clear_launcher_env();
     setenv("SLINFER_BOOT_TIMEOUT", "5min", 1);
-    f = capture_begin();
+    f = sl_check_log_begin();
     ck_assert_int_eq(sl_boot_init("auto", &boot), SL_ERR_INVALID_ARG);
-    log = capture_end(f);
+    log = sl_check_log_end(f);
     ck_assert_ptr_nonnull(strstr(log, "SLINFER_BOOT_TIMEOUT='5min'"));
     ck_assert_ptr_eq(boot, (sl_boot_t *)0x1);
 
     /* checked before PMIx is touched */
     setenv("PMIX_NAMESPACE", "slinfer.check", 1);
     setenv("SLINFER_BOOT_TIMEOUT", "-1", 1);
-    f = capture_begin();
+    f = sl_check_log_begin();
     ck_assert_int_eq(sl_boot_init("auto", &boot), SL_ERR_INVALID_ARG);
-    capture_end(f);
+    sl_check_log_end(f);
     unsetenv("PMIX_NAMESPACE");
 
     setenv("SLINFER_BOOT_TIMEOUT", "0", 1); /* no timeout */
     ck_assert_int_eq(sl_boot_init("auto", &boot), SL_OK);
     ck_assert_int_eq(sl_boot_set_timeout(boot, 3600), SL_OK);
     ck_assert_int_eq(sl_boot_set_timeout(boot, 0), SL_OK);
-    f = capture_begin();
+    f = sl_check_log_begin();
     ck_assert_int_eq(sl_boot_set_timeout(boot, -5), SL_ERR_INVALID_ARG);
     ck_assert_int_eq(sl_boot_set_timeout(boot, 604801), SL_ERR_INVALID_ARG);
-    capture_end(f);
+    sl_check_log_end(f);
     ck_assert_int_eq(sl_boot_barrier(boot), SL_OK);
     sl_boot_finalize(boot);
 }
@@ -393,9 +372,9 @@ START_TEST(pmix_without_server_fails)
     clear_launcher_env();
     setenv("PMIX_NAMESPACE", "slinfer.check", 1);
     setenv("PMIX_RANK", "0", 1);
-    f = capture_begin();
+    f = sl_check_log_begin();
     ck_assert_int_eq(sl_boot_init("pmix", &boot), SL_ERR_BOOTSTRAP);
-    log = capture_end(f);
+    log = sl_check_log_end(f);
     ck_assert_ptr_nonnull(strstr(log, "PMIx_Init failed"));
     ck_assert_ptr_nonnull(strstr(log, "PMIX_NAMESPACE=slinfer.check"));
     ck_assert_ptr_eq(boot, (sl_boot_t *)0x1);
@@ -485,7 +464,7 @@ START_TEST(nodes_bad_input)
 {
     const char *hosts[] = {"a", NULL, ""};
     int id[3], lr[3], ls[3], n = 77;
-    FILE *f = capture_begin();
+    FILE *f = sl_check_log_begin();
 
     ck_assert_int_eq(sl_boot_nodes_map(0, hosts, id, lr, ls, &n),
                      SL_ERR_INVALID_ARG);
@@ -494,7 +473,7 @@ START_TEST(nodes_bad_input)
     hosts[1] = "b";
     ck_assert_int_eq(sl_boot_nodes_map(3, hosts, id, lr, ls, &n),
                      SL_ERR_INVALID_ARG);
-    ck_assert_ptr_nonnull(strstr(capture_end(f), "rank 2 has no hostname"));
+    ck_assert_ptr_nonnull(strstr(sl_check_log_end(f), "rank 2 has no hostname"));
     ck_assert_int_eq(n, 77);
 }
 END_TEST

@@ -13,27 +13,6 @@
 
 /* Runs the logging in `body` with lines going to a temporary file, returns
  * what was written (static buffer). */
-static char captured[8192];
-
-static FILE *capture_begin(void)
-{
-    FILE *f = tmpfile();
-    ck_assert_ptr_nonnull(f);
-    sl_log_set_fd(fileno(f));
-    return f;
-}
-
-static const char *capture_end(FILE *f)
-{
-    size_t n;
-    sl_log_set_fd(-1);
-    rewind(f);
-    n = fread(captured, 1, sizeof(captured) - 1, f);
-    captured[n] = '\0';
-    fclose(f);
-    return captured;
-}
-
 static int count_lines(const char *s)
 {
     int n = 0;
@@ -71,12 +50,12 @@ START_TEST(threshold_filters)
 
     sl_log_init();
     sl_log_set_level(SL_LOG_WARN);
-    f = capture_begin();
+    f = sl_check_log_begin();
     sl_error("first %d", 1);
     sl_warn("second");
     sl_info("hidden info");
     sl_debug("hidden debug");
-    out = capture_end(f);
+    out = sl_check_log_end(f);
     ck_assert_int_eq(count_lines(out), 2);
     ck_assert_ptr_nonnull(strstr(out, "error: first 1\n"));
     ck_assert_ptr_nonnull(strstr(out, "warning: second\n"));
@@ -99,11 +78,11 @@ START_TEST(prefix_names_host_then_rank)
 
     sl_log_init();
     sl_log_set_level(SL_LOG_INFO);
-    f = capture_begin();
+    f = sl_check_log_begin();
     sl_info("before rank");
     sl_log_set_rank(3, 16);
     sl_info("after rank");
-    out = capture_end(f);
+    out = sl_check_log_end(f);
 
     snprintf(expect, sizeof(expect), "slinfer[%s ", host);
     ck_assert_msg(strncmp(out, expect, strlen(expect)) == 0, "got '%s'", out);
@@ -120,9 +99,9 @@ START_TEST(debug_adds_source_location)
 
     sl_log_init();
     sl_log_set_level(SL_LOG_DEBUG);
-    f = capture_begin();
+    f = sl_check_log_begin();
     sl_debug("located");
-    out = capture_end(f);
+    out = sl_check_log_end(f);
     ck_assert_msg(strstr(out, "check_log.c:") != NULL, "got '%s'", out);
 }
 END_TEST
@@ -139,9 +118,9 @@ START_TEST(env_sets_level_and_bad_env_warns)
 
     setenv("SLINFER_LOG_LEVEL", "loud", 1);
     sl_log_set_level(SL_LOG_INFO);
-    f = capture_begin();
+    f = sl_check_log_begin();
     sl_log_init();
-    out = capture_end(f);
+    out = sl_check_log_end(f);
     ck_assert_int_eq(sl_log_threshold, SL_LOG_INFO);
     ck_assert_ptr_nonnull(strstr(out, "SLINFER_LOG_LEVEL='loud'"));
     unsetenv("SLINFER_LOG_LEVEL");
@@ -157,9 +136,9 @@ START_TEST(long_messages_are_cut_to_one_line)
     memset(big, 'x', sizeof(big) - 1);
     sl_log_init();
     sl_log_set_level(SL_LOG_INFO);
-    f = capture_begin();
+    f = sl_check_log_begin();
     sl_info("%s", big);
-    out = capture_end(f);
+    out = sl_check_log_end(f);
     ck_assert_int_eq(count_lines(out), 1);
     ck_assert_ptr_nonnull(strstr(out, "...\n"));
 }
@@ -167,11 +146,11 @@ END_TEST
 
 START_TEST(errno_is_preserved)
 {
-    FILE *f = capture_begin();
+    FILE *f = sl_check_log_begin();
     errno = ENOENT;
     sl_error("open failed");
     ck_assert_int_eq(errno, ENOENT);
-    capture_end(f);
+    sl_check_log_end(f);
 }
 END_TEST
 

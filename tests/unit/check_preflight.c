@@ -13,18 +13,12 @@
 #include "sl_check.h"
 
 /* Runs sl_preflight_compare with log lines captured into `log`. */
-static int compare_logged(int n, const char *const *lists, const char *const *hosts, char *log,
-                          size_t size)
+static int compare_logged(int n, const char *const *lists, const char *const *hosts,
+                          const char **log_p)
 {
-    FILE *f = tmpfile();
-    ck_assert_ptr_nonnull(f);
-    sl_log_set_fd(fileno(f));
+    FILE *f = sl_check_log_begin();
     int differing = sl_preflight_compare(n, lists, hosts);
-    sl_log_set_fd(-1);
-    rewind(f);
-    size_t got = fread(log, 1, size - 1, f);
-    log[got] = '\0';
-    fclose(f);
+    *log_p = sl_check_log_end(f);
     return differing;
 }
 
@@ -51,8 +45,8 @@ START_TEST(identical_lists_agree)
 {
     const char *lists[] = {"slinfer=1\n--tp=2\n", "slinfer=1\n--tp=2\n", "slinfer=1\n--tp=2\n"};
     const char *hosts[] = {"n1", "n1", "n2"};
-    char log[4096];
-    ck_assert_int_eq(compare_logged(3, lists, hosts, log, sizeof(log)), 0);
+    const char *log;
+    ck_assert_int_eq(compare_logged(3, lists, hosts, &log), 0);
     ck_assert_str_eq(log, "");
 }
 END_TEST
@@ -62,8 +56,8 @@ START_TEST(a_difference_names_rank_node_key_and_values)
     const char *lists[] = {"slinfer=1\n--tp=2\n--json=no\n", "slinfer=1\n--tp=2\n--json=no\n",
                            "slinfer=1\n--tp=4\n--json=no\n"};
     const char *hosts[] = {"gpu01", "gpu01", "gpu02"};
-    char log[4096];
-    ck_assert_int_eq(compare_logged(3, lists, hosts, log, sizeof(log)), 1);
+    const char *log;
+    ck_assert_int_eq(compare_logged(3, lists, hosts, &log), 1);
     ck_assert_msg(strstr(log, "rank 2 on gpu02 differs from rank 0 on gpu01: --tp is '4' on "
                               "gpu02 but '2' on gpu01") != NULL,
                   "log: %s", log);
@@ -74,8 +68,8 @@ START_TEST(missing_and_extra_keys_are_differences)
 {
     const char *lists[] = {"slinfer=1\n--tp=2\n", "slinfer=1\n--dp=2\n"};
     const char *hosts[] = {"a", "b"};
-    char log[4096];
-    ck_assert_int_eq(compare_logged(2, lists, hosts, log, sizeof(log)), 1);
+    const char *log;
+    ck_assert_int_eq(compare_logged(2, lists, hosts, &log), 1);
     ck_assert_msg(strstr(log, "--tp is '(missing)' on b but '2' on a") != NULL, "log: %s", log);
     ck_assert_msg(strstr(log, "rank 1 on b has --dp=2, which rank 0 on a does not") != NULL,
                   "log: %s", log);
@@ -86,8 +80,8 @@ START_TEST(a_different_build_is_caught)
 {
     const char *lists[] = {"slinfer=0.1.0 (git abc)\n", "slinfer=0.1.0 (git abc-dirty)\n"};
     const char *hosts[] = {"a", "b"};
-    char log[4096];
-    ck_assert_int_eq(compare_logged(2, lists, hosts, log, sizeof(log)), 1);
+    const char *log;
+    ck_assert_int_eq(compare_logged(2, lists, hosts, &log), 1);
     ck_assert_ptr_nonnull(strstr(log, "slinfer is '0.1.0 (git abc-dirty)' on b"));
 }
 END_TEST

@@ -9,7 +9,10 @@
 #define SL_TESTS_CHECK_H
 
 #include <check.h>
+#include <stdio.h>
 #include <stdlib.h>
+
+#include "core/log.h"
 
 #define SL_CHECK_MAIN(suite_fn)                                         \
     int main(void)                                                      \
@@ -26,5 +29,29 @@
     ck_assert_msg(fabs((double)(a) - (double)(b)) <= (tol),             \
                   "%s = %.9g, expected %s = %.9g (tolerance %g)", #a,    \
                   (double)(a), #b, (double)(b), (double)(tol))
+
+/* Log lines written while a test runs: sl_check_log_begin() sends them to a
+ * temporary file, sl_check_log_end() restores stderr and returns what was
+ * logged (a buffer of this file's, valid until the next capture). */
+static inline FILE *sl_check_log_begin(void)
+{
+    FILE *f = tmpfile();
+    ck_assert_ptr_nonnull(f);
+    sl_log_set_fd(fileno(f));
+    return f;
+}
+
+static inline const char *sl_check_log_end(FILE *f)
+{
+    static char captured[16384];
+    size_t n;
+
+    sl_log_set_fd(-1);
+    rewind(f);
+    n = fread(captured, 1, sizeof(captured) - 1, f);
+    captured[n] = '\0';
+    fclose(f);
+    return captured;
+}
 
 #endif /* SL_TESTS_CHECK_H */
