@@ -717,18 +717,41 @@ static sl_status_t sl_boot_pmix_publish(sl_boot_t *boot, const char *key,
 }
 
 /* No fence: the launcher fetches the value from rank's node on demand
- * (direct modex), so a dead third rank cannot stall it. */
+ * (direct modex), so a dead third rank cannot stall it. A rank on the same
+ * node is answered from the local store, which says NOT-FOUND (instead of
+ * waiting) until that rank has committed: poll until the deadline. */
 static sl_status_t sl_boot_pmix_lookup(sl_boot_t *boot, int rank,
                                        const char *key, int timeout_s,
                                        char **value_p)
 {
+    sl_boot_pmix_t *pm = boot->priv;
     pmix_value_t *value = NULL;
-    sl_status_t status = sl_boot_pmix_get_blob(boot, "lookup", key, rank,
-                                               timeout_s, &value);
+    pmix_proc_t proc;
+    pmix_status_t rc;
+    struct timespec now, delay = {0, 1000000}; /* 1 ms, doubling to 256 ms */
+    time_t deadline;
     char *copy;
 
-    if (status != SL_OK)
-        return status;
+    PMIX_LOAD_PROCID(&proc, pm->me.nspace, (pmix_rank_t)rank);
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    deadline = now.tv_sec + timeout_s;
+    while ((rc = PMIx_Get(&proc, key, NULL, 0, &value)) == PMIX_ERR_NOT_FOUND) {
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        if (now.tv_sec >= deadline)
+            break;
+        nanosleep(&delay, NULL);
+        if (delay.tv_nsec < 256000000)
+            delay.tv_nsec *= 2;
+    }
+    if (rc != PMIX_SUCCESS || value == NULL || value->type != PMIX_BYTE_OBJECT ||
+        value->data.bo.size < 1 || value->data.bo.bytes == NULL) {
+        sl_error("bootstrap: PMIx_Get(%s) from rank %d failed after %d s: %s", key,
+                 rank, timeout_s,
+                 rc != PMIX_SUCCESS ? PMIx_Error_string(rc) : "not a blob");
+        if (value != NULL)
+            PMIX_VALUE_RELEASE(value);
+        return SL_ERR_BOOTSTRAP;
+    }
     copy = strndup(value->data.bo.bytes, value->data.bo.size);
     PMIX_VALUE_RELEASE(value);
     if (copy == NULL) {

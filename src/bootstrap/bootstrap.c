@@ -310,12 +310,12 @@ sl_status_t sl_boot_init(const char *backend_name, sl_boot_t **boot_p)
     if (boot->size > 1 && ops->publish != NULL) {
         status = sl_liveness_start(boot, &boot->liveness);
         if (status != SL_OK)
-            goto err_finalize;
+            goto err_abort;
     }
 
     status = sl_boot_setup_nodes(boot);
     if (status != SL_OK)
-        goto err_liveness;
+        goto err_abort;
 
     sl_debug("bootstrap %s: rank %d of %d, local %d of %d, node %d of %d (%s)",
              ops->name, boot->rank, boot->size, boot->local_rank,
@@ -324,9 +324,12 @@ sl_status_t sl_boot_init(const char *backend_name, sl_boot_t **boot_p)
     *boot_p = boot;
     return SL_OK;
 
-err_liveness:
+err_abort:
+    /* This rank joined the launcher's job but cannot take part: the others
+     * would wait for it, so stop them all. */
+    if (boot->size > 1)
+        sl_boot_abort(boot, 1, "this rank could not join the job's bootstrap");
     sl_liveness_stop(boot->liveness);
-err_finalize:
     ops->finalize(boot);
 err_free:
     free(boot);

@@ -54,7 +54,9 @@ typedef struct sl_boot_blobs {
  * means "auto"). On success *boot_p is set and the log prefix carries the
  * rank (sl_log_set_rank). Errors: SL_ERR_INVALID_ARG (unknown backend name,
  * bad SLINFER_BOOT_TIMEOUT), SL_ERR_BOOTSTRAP (no PMIx where needed, PMIx
- * failure, inconsistent job information), SL_ERR_NO_MEMORY. */
+ * failure, inconsistent job information), SL_ERR_NO_MEMORY. A failure after
+ * this rank joined a job of several ranks aborts the whole job (the others
+ * would otherwise wait for it) and does not return. */
 sl_status_t sl_boot_init(const char *backend_name, sl_boot_t **boot_p);
 
 /* Leaves the launcher's job (PMIx_Finalize) and frees everything. NULL is a
