@@ -13,9 +13,11 @@ static const sl_cli_command_t *const sl_commands[] = {
     &sl_cmd_help,
     &sl_cmd_version,
     &sl_cmd_topo,
+    &sl_cmd_chat_template,
     &sl_cmd_tokenize,
     &sl_cmd_inspect,
     &sl_cmd_logits,
+    &sl_cmd_generate,
 };
 
 #define SL_NUM_COMMANDS (sizeof(sl_commands) / sizeof(sl_commands[0]))

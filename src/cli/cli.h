@@ -43,8 +43,10 @@ int sl_cli_flag(int argc, char **argv, int *i, const char *name, const char **va
 extern const sl_cli_command_t sl_cmd_help;
 extern const sl_cli_command_t sl_cmd_version;
 extern const sl_cli_command_t sl_cmd_topo;
+extern const sl_cli_command_t sl_cmd_chat_template;
 extern const sl_cli_command_t sl_cmd_tokenize;
 extern const sl_cli_command_t sl_cmd_inspect;
 extern const sl_cli_command_t sl_cmd_logits;
+extern const sl_cli_command_t sl_cmd_generate;
 
 #endif /* SL_CLI_CLI_H */
