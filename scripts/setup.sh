@@ -19,7 +19,7 @@ PACKAGES="
     libpmix-dev libhwloc-dev libhdf5-dev libjansson-dev libpcre2-dev
     libxxhash-dev libnuma-dev libmicrohttpd-dev libibverbs-dev check
     hdf5-tools slurm-wlm munge iproute2 util-linux procps python3
-    clang libclang-rt-14-dev
+    clang libclang-rt-14-dev python3-h5py
 "
 
 install=yes

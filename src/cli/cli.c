@@ -18,6 +18,8 @@ static const sl_cli_command_t *const sl_commands[] = {
     &sl_cmd_inspect,
     &sl_cmd_logits,
     &sl_cmd_generate,
+    &sl_cmd_run,
+    &sl_cmd_make_model,
 };
 
 #define SL_NUM_COMMANDS (sizeof(sl_commands) / sizeof(sl_commands[0]))

@@ -48,5 +48,7 @@ extern const sl_cli_command_t sl_cmd_tokenize;
 extern const sl_cli_command_t sl_cmd_inspect;
 extern const sl_cli_command_t sl_cmd_logits;
 extern const sl_cli_command_t sl_cmd_generate;
+extern const sl_cli_command_t sl_cmd_run;
+extern const sl_cli_command_t sl_cmd_make_model;
 
 #endif /* SL_CLI_CLI_H */

@@ -12,6 +12,7 @@
 
 #include "backend/cpu/cpu_backend.h"
 #include "cli/cli.h"
+#include "cli/engine_flags.h"
 #include "core/log.h"
 #include "engine/engine.h"
 #include "engine/gen_config.h"
@@ -24,66 +25,13 @@
 #define SL_GEN_DEFAULT_KV (256ull << 20)
 
 typedef struct sl_gen_args {
-    const char *dir, *prompt, *ids_text;
-    sl_model_options_t model;
+    sl_cli_engine_args_t e; /* model and engine */
     sl_sampling_params_t sp;
-    sl_engine_options_t eo;
-    int threads, json, usage;
-    int32_t page_size;
-    uint64_t kv_bytes; /* 0: default */
+    const char *prompt, *ids_text;
+    int json, usage;
 } sl_gen_args_t;
 
 #define sl_gen_usage(...) sl_cli_usage_error("generate", __VA_ARGS__)
-
-/* VALUE as an integer in [MIN, MAX]. */
-static int sl_gen_long(const char *value, long long min, long long max, long long *out)
-{
-    char *end;
-    if (value == NULL || value[0] == '\0')
-        return 0;
-    errno = 0;
-    long long v = strtoll(value, &end, 10);
-    if (*end != '\0' || errno != 0 || v < min || v > max)
-        return 0;
-    *out = v;
-    return 1;
-}
-
-static int sl_gen_float(const char *value, float *out)
-{
-    char *end;
-    if (value == NULL || value[0] == '\0')
-        return 0;
-    errno = 0;
-    double v = strtod(value, &end);
-    if (*end != '\0' || errno != 0 || !isfinite(v))
-        return 0;
-    *out = (float)v;
-    return 1;
-}
-
-/* "1073741824", "512M", "4G", "64KiB"... in bytes. */
-static int sl_gen_bytes(const char *value, uint64_t *out)
-{
-    char *end;
-    if (value == NULL || value[0] < '0' || value[0] > '9')
-        return 0;
-    errno = 0;
-    double v = strtod(value, &end);
-    uint64_t unit = 1;
-    switch (*end) {
-    case 'k': case 'K': unit = 1ull << 10; end++; break;
-    case 'm': case 'M': unit = 1ull << 20; end++; break;
-    case 'g': case 'G': unit = 1ull << 30; end++; break;
-    case 't': case 'T': unit = 1ull << 40; end++; break;
-    }
-    if (unit > 1 && (strcmp(end, "iB") == 0 || strcmp(end, "B") == 0))
-        end += strlen(end);
-    if (*end != '\0' || errno != 0 || !(v >= 1) || v * (double)unit > 1e18)
-        return 0;
-    *out = (uint64_t)(v * (double)unit);
-    return 1;
-}
 
 /* "1,2,3" -> ids; returns the count, or -1 if malformed. */
 static long sl_gen_parse_ids(const char *text, int32_t **ids_p)
@@ -105,7 +53,7 @@ static long sl_gen_parse_ids(const char *text, int32_t **ids_p)
         }
         memcpy(buf, p, len);
         buf[len] = '\0';
-        if (!sl_gen_long(buf, 0, INT32_MAX, &v)) {
+        if (!sl_cli_parse_long(buf, 0, INT32_MAX, &v)) {
             free(ids);
             return -1;
         }
@@ -116,107 +64,27 @@ static long sl_gen_parse_ids(const char *text, int32_t **ids_p)
     return n;
 }
 
-/* The integer flags: name, where, range. */
-typedef struct sl_gen_int_flag {
-    const char *name;
-    int32_t *dst;
-    long long min, max;
-} sl_gen_int_flag_t;
-
 static int sl_gen_parse(int argc, char **argv, sl_gen_args_t *a)
 {
     const char *v;
-    long long n;
 
     memset(a, 0, sizeof(*a));
-    sl_model_options_init(&a->model);
+    sl_cli_engine_args_init(&a->e);
     sl_sampling_params_init(&a->sp);
-    sl_engine_options_init(&a->eo);
-    a->page_size = 16;
-    int32_t tp = 1, threads = 0, logprobs = -1, top_k = 0;
-    const sl_gen_int_flag_t ints[] = {
-        {"--max-tokens", &a->sp.max_tokens, 1, INT32_MAX},
-        {"--min-tokens", &a->sp.min_tokens, 0, INT32_MAX},
-        {"--top-k", &top_k, -1, INT32_MAX},
-        {"--logprobs", &logprobs, 0, SL_MAX_LOGPROBS},
-        {"-n", &a->sp.n, 1, 1024},
-        {"--tp", &tp, 1, 4096},
-        {"--threads", &threads, 1, 1024},
-        {"--page-size", &a->page_size, 1, 256},
-        {"--max-running-requests", &a->eo.max_running, 1, INT32_MAX},
-        {"--chunked-prefill-size", &a->eo.chunked_prefill_size, -1, INT32_MAX},
-        {"--max-prefill-tokens", &a->eo.max_prefill_tokens, 1, INT32_MAX},
-    };
-    const struct {
-        const char *name;
-        float *dst;
-    } floats[] = {
-        {"--temperature", &a->sp.temperature}, {"--top-p", &a->sp.top_p},
-        {"--min-p", &a->sp.min_p}, {"--repetition-penalty", &a->sp.repetition_penalty},
-        {"--presence-penalty", &a->sp.presence_penalty},
-        {"--frequency-penalty", &a->sp.frequency_penalty},
-    };
-
     for (int i = 1; i < argc; i++) {
-        size_t k;
-        for (k = 0; k < sizeof(ints) / sizeof(ints[0]); k++) {
-            if (sl_cli_flag(argc, argv, &i, ints[k].name, &v)) {
-                if (!sl_gen_long(v, ints[k].min, ints[k].max, &n))
-                    return sl_cli_usage_error("generate", "%s needs a whole number from %lld "
-                                              "to %lld", ints[k].name, ints[k].min,
-                                              ints[k].max);
-                *ints[k].dst = (int32_t)n;
-                break;
-            }
-        }
-        if (k < sizeof(ints) / sizeof(ints[0]))
+        int taken = sl_cli_engine_flag("generate", argc, argv, &i, &a->e);
+        if (taken == 0)
+            taken = sl_cli_sampling_flag("generate", argc, argv, &i, &a->sp);
+        if (taken < 0)
+            return SL_EXIT_USAGE;
+        if (taken > 0)
             continue;
-        for (k = 0; k < sizeof(floats) / sizeof(floats[0]); k++) {
-            if (sl_cli_flag(argc, argv, &i, floats[k].name, &v)) {
-                if (!sl_gen_float(v, floats[k].dst))
-                    return sl_gen_usage("%s needs a number", floats[k].name);
-                break;
-            }
-        }
-        if (k < sizeof(floats) / sizeof(floats[0]))
-            continue;
-        if (sl_cli_flag(argc, argv, &i, "--model", &v) ||
-            sl_cli_flag(argc, argv, &i, "--model-path", &v)) {
-            if ((a->dir = v) == NULL)
-                return sl_gen_usage("%s needs a directory", "--model");
-        } else if (sl_cli_flag(argc, argv, &i, "--prompt", &v)) {
+        if (sl_cli_flag(argc, argv, &i, "--prompt", &v)) {
             if ((a->prompt = v) == NULL)
                 return sl_gen_usage("%s needs a text", "--prompt");
         } else if (sl_cli_flag(argc, argv, &i, "--ids", &v)) {
             if ((a->ids_text = v) == NULL)
                 return sl_gen_usage("%s needs token ids, e.g. 1,2,3", "--ids");
-        } else if (sl_cli_flag(argc, argv, &i, "--seed", &v)) {
-            if (!sl_gen_long(v, 0, INT64_MAX, &n))
-                return sl_gen_usage("%s needs a whole number >= 0", "--seed");
-            a->sp.has_seed = true;
-            a->sp.seed = (uint64_t)n;
-        } else if (sl_cli_flag(argc, argv, &i, "--stop", &v)) {
-            if (v == NULL || v[0] == '\0')
-                return sl_gen_usage("%s needs a non-empty text", "--stop");
-            if (sl_sampling_params_add_stop(&a->sp, v) != SL_OK)
-                return SL_EXIT_FAILURE;
-        } else if (sl_cli_flag(argc, argv, &i, "--stop-token-id", &v)) {
-            if (!sl_gen_long(v, 0, INT32_MAX, &n))
-                return sl_gen_usage("%s needs a token id", "--stop-token-id");
-            if (sl_sampling_params_add_stop_id(&a->sp, (int32_t)n) != SL_OK)
-                return SL_EXIT_FAILURE;
-        } else if (sl_cli_flag(argc, argv, &i, "--kv-cache-memory", &v)) {
-            if (!sl_gen_bytes(v, &a->kv_bytes))
-                return sl_gen_usage("%s needs a size in bytes, e.g. 512M or 4G",
-                                    "--kv-cache-memory");
-        } else if (sl_cli_flag(argc, argv, &i, "--load-format", &v)) {
-            if (v == NULL || sl_load_format_parse(v, &a->model.load_format) != SL_OK)
-                return sl_gen_usage("%s: auto, safetensors or dummy", "--load-format");
-        } else if (strcmp(argv[i], "--ignore-eos") == 0) {
-            a->sp.ignore_eos = true;
-        } else if (strcmp(argv[i], "--disable-prefix-cache") == 0 ||
-                   strcmp(argv[i], "--disable-radix-cache") == 0) {
-            a->eo.prefix_cache = false;
         } else if (strcmp(argv[i], "--json") == 0) {
             a->json = 1;
         } else if (strcmp(argv[i], "--usage") == 0) {
@@ -225,11 +93,7 @@ static int sl_gen_parse(int argc, char **argv, sl_gen_args_t *a)
             return sl_gen_usage("unknown argument '%s'", argv[i]);
         }
     }
-    a->model.tp = tp;
-    a->threads = threads;
-    a->sp.logprobs = logprobs;
-    a->sp.top_k = top_k;
-    if (a->dir == NULL || (a->prompt == NULL) == (a->ids_text == NULL))
+    if (a->e.model_dir == NULL || (a->prompt == NULL) == (a->ids_text == NULL))
         return sl_gen_usage("%s", "--model and one of --prompt or --ids are required");
     return SL_EXIT_OK;
 }
@@ -356,13 +220,13 @@ static sl_status_t sl_gen_blocks(const sl_gen_args_t *a, const sl_model_t *m, in
 {
     uint64_t per_token = sl_model_kv_bytes_per_token(m, sizeof(float)) * (uint64_t)m->tp;
     int32_t blocks;
-    sl_status_t s = sl_kv_blocks_for_bytes(a->kv_bytes ? a->kv_bytes : SL_GEN_DEFAULT_KV,
-                                           per_token, a->page_size, &blocks);
+    sl_status_t s = sl_kv_blocks_for_bytes(a->e.kv_bytes ? a->e.kv_bytes : SL_GEN_DEFAULT_KV,
+                                           per_token, a->e.page_size, &blocks);
 
     if (s != SL_OK)
         return s;
-    if (a->kv_bytes == 0) {
-        int64_t need = ((int64_t)plen + a->sp.max_tokens + a->page_size - 1) / a->page_size;
+    if (a->e.kv_bytes == 0) {
+        int64_t need = ((int64_t)plen + a->sp.max_tokens + a->e.page_size - 1) / a->e.page_size;
         need *= a->sp.n;
         blocks = need < blocks ? (int32_t)need : blocks;
     }
@@ -395,12 +259,12 @@ static int sl_generate_run(int argc, char **argv)
         n = (size_t)k;
     }
     status = SL_EXIT_FAILURE;
-    if (sl_model_load(a.dir, &a.model, &m) != SL_OK || sl_gen_tokenizer(a.dir, &tok) != SL_OK ||
-        sl_gen_config_load(a.dir, &gc) != SL_OK)
+    if (sl_model_load(a.e.model_dir, &a.e.model, &m) != SL_OK || sl_gen_tokenizer(a.e.model_dir, &tok) != SL_OK ||
+        sl_gen_config_load(a.e.model_dir, &gc) != SL_OK)
         goto out;
     if (a.prompt != NULL) {
         if (tok == NULL) {
-            sl_error("%s has no tokenizer.json: give the prompt as --ids", a.dir);
+            sl_error("%s has no tokenizer.json: give the prompt as --ids", a.e.model_dir);
             goto out;
         }
         if (sl_tok_encode(tok, a.prompt, strlen(a.prompt), true, &ids, &n) != SL_OK)
@@ -411,12 +275,12 @@ static int sl_generate_run(int argc, char **argv)
     int32_t blocks;
     if (sl_gen_blocks(&a, m, (int32_t)n, &blocks) != SL_OK)
         goto out;
-    sl_backend_options_t bo = {.threads = a.threads, .block_size = a.page_size,
+    sl_backend_options_t bo = {.threads = a.e.threads, .block_size = a.e.page_size,
                                .num_blocks = blocks};
-    a.eo.eos = gc.eos;
-    a.eo.num_eos = gc.num_eos;
+    a.e.engine.eos = gc.eos;
+    a.e.engine.num_eos = gc.num_eos;
     if (sl_cpu_backend_create(m, &bo, &be) != SL_OK ||
-        sl_engine_create(be, tok, m->config, &a.eo, &eng) != SL_OK)
+        sl_engine_create(be, tok, m->config, &a.e.engine, &eng) != SL_OK)
         goto out;
     if (n > INT32_MAX || sl_engine_submit(eng, 0, ids, (int32_t)n, &a.sp) != SL_OK) {
         status = SL_EXIT_USAGE; /* bad ids or sampling parameters, already said */
@@ -453,33 +317,8 @@ const sl_cli_command_t sl_cmd_generate = {
         "as its post-processor says. EOS ids come from generation_config.json (else\n"
         "config.json) and the tokenizer.\n"
         "\n"
-        "Sampling:\n"
-        "  --max-tokens N            tokens to generate at most (default 128)\n"
-        "  --min-tokens N            no EOS or stop before N tokens (default 0)\n"
-        "  --temperature T           0 is greedy (default 1)\n"
-        "  --top-p P, --top-k K, --min-p P   filters (default off)\n"
-        "  --repetition-penalty R    HF-style, over prompt and output (default 1)\n"
-        "  --presence-penalty P, --frequency-penalty F   OpenAI-style (default 0)\n"
-        "  --seed N                  reproducible sampling\n"
-        "  --stop TEXT               stop string, not returned (repeatable)\n"
-        "  --stop-token-id ID        stop token (repeatable)\n"
-        "  --ignore-eos              do not stop at EOS\n"
-        "  --logprobs N              logprobs of the raw model distribution, with the\n"
-        "                            N (0..20) most likely alternatives (JSON only)\n"
-        "  -n N                      N completions sharing the prompt's KV blocks\n"
-        "\n"
-        "Engine:\n"
-        "  --tp N                    tensor-parallel rank threads (default 1)\n"
-        "  --threads N               compute threads in all (default: SLINFER_THREADS,\n"
-        "                            else the CPUs available)\n"
-        "  --page-size N             tokens per KV block (default 16)\n"
-        "  --kv-cache-memory BYTES   KV cache of all ranks, e.g. 512M (default: what the\n"
-        "                            request needs, at most 256M)\n"
-        "  --max-running-requests N  sequences running at once (default 256)\n"
-        "  --chunked-prefill-size N  prefill chunk, -1 for none (default 2048)\n"
-        "  --max-prefill-tokens N    prefill tokens per step (default 16384)\n"
-        "  --disable-prefix-cache, --disable-radix-cache   no prefix caching\n"
-        "  --load-format FORMAT      auto (safetensors) or dummy (random weights)\n"
+        SL_CLI_SAMPLING_USAGE
+        "\n" SL_CLI_ENGINE_USAGE
         "\n"
         "Output:\n"
         "  --json                    {\"output_ids\": [...], \"text\": ..., \"finish_reason\": ...}\n"

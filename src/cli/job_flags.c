@@ -31,6 +31,31 @@ int sl_cli_job_flag(const char *command, int opt, const char *arg, sl_job_option
     return 0;
 }
 
+int sl_cli_job_flag_argv(const char *command, int argc, char **argv, int *i,
+                         sl_job_options_t *options)
+{
+    static const struct {
+        const char *name;
+        int opt;
+    } flags[] = {
+        {"--bootstrap", SL_CLI_OPT_BOOTSTRAP},
+        {"--topology", SL_CLI_OPT_TOPOLOGY},
+        {"--cpu-bind", SL_CLI_OPT_CPU_BIND},
+    };
+    const char *value;
+
+    for (size_t k = 0; k < sizeof(flags) / sizeof(flags[0]); k++) {
+        if (!sl_cli_flag(argc, argv, i, flags[k].name, &value))
+            continue;
+        if (value == NULL) {
+            sl_cli_usage_error(command, "%s needs a value", flags[k].name);
+            return -1;
+        }
+        return sl_cli_job_flag(command, flags[k].opt, value, options);
+    }
+    return 0;
+}
+
 sl_status_t sl_cli_job_preflight(const sl_job_options_t *options, sl_preflight_t *preflight)
 {
     return sl_preflight_add(preflight, "--cpu-bind", sl_topo_bind_mode_name(options->cpu_bind));

@@ -42,6 +42,12 @@ enum {
  * error) when its argument is invalid. */
 int sl_cli_job_flag(const char *command, int opt, const char *arg, sl_job_options_t *options);
 
+/* The same for commands that walk argv themselves (sl_cli_flag style):
+ * argv[*i] as a job flag, advancing *i past its value; 1 taken, 0 not a job
+ * flag, -1 bad or missing value (usage error printed). */
+int sl_cli_job_flag_argv(const char *command, int argc, char **argv, int *i,
+                         sl_job_options_t *options);
+
 /* Adds the job flags that must agree across ranks to `preflight`
  * (--topology is per node and may differ). */
 sl_status_t sl_cli_job_preflight(const sl_job_options_t *options, sl_preflight_t *preflight);

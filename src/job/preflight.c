@@ -9,6 +9,7 @@
 
 #include "core/log.h"
 #include "core/version.h"
+#include "model/fingerprint.h"
 
 /* Differences listed per rank before the log says "and N more". */
 #define SL_PREFLIGHT_MAX_REPORTED 8
@@ -61,6 +62,27 @@ sl_status_t sl_preflight_add_int(sl_preflight_t *preflight, const char *key, lon
     char text[32];
     snprintf(text, sizeof(text), "%lld", value);
     return sl_preflight_add(preflight, key, text);
+}
+
+sl_status_t sl_preflight_add_model(sl_preflight_t *preflight, const char *dir, int dummy)
+{
+    sl_model_fingerprint_t fp;
+    sl_status_t status = sl_preflight_add(preflight, "model", dir);
+
+    if (status != SL_OK || (status = sl_model_fingerprint(dir, &fp)) != SL_OK)
+        return status;
+    for (size_t i = 0; i < fp.num_files && status == SL_OK; i++) {
+        char key[300], value[64];
+        if (dummy && i > 0)
+            break; /* dummy weights come from config.json alone */
+        snprintf(key, sizeof(key), "model file %s", fp.files[i].name);
+        snprintf(value, sizeof(value), "%llu bytes, header %016llx",
+                 (unsigned long long)fp.files[i].size,
+                 (unsigned long long)fp.files[i].header_hash);
+        status = sl_preflight_add(preflight, key, value);
+    }
+    sl_model_fingerprint_release(&fp);
+    return status;
 }
 
 sl_status_t sl_preflight_create(sl_preflight_t **preflight_p)

@@ -28,6 +28,13 @@ void sl_preflight_destroy(sl_preflight_t *preflight);
 sl_status_t sl_preflight_add(sl_preflight_t *preflight, const char *key, const char *value);
 sl_status_t sl_preflight_add_int(sl_preflight_t *preflight, const char *key, long long value);
 
+/* Adds the model folder DIR: its path, and for config.json and every
+ * safetensors file its size and header hash (model/fingerprint.h), so a node
+ * with a stale or half-copied checkpoint is named before anything loads.
+ * With DUMMY weights only config.json counts. Errors reading the folder are
+ * logged and returned. */
+sl_status_t sl_preflight_add_model(sl_preflight_t *preflight, const char *dir, int dummy);
+
 /* Gathers every rank's list and compares it with rank 0's. SL_OK when all
  * agree; SL_ERR_MISMATCH (logged) when any differs; SL_ERR_BOOTSTRAP when the
  * gather fails. Collective: every rank calls it. */

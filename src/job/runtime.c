@@ -1,0 +1,155 @@
+/* runtime.c - see runtime.h. */
+#include "config.h"
+
+#include "job/runtime.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "backend/cpu/cpu_backend.h"
+#include "core/log.h"
+
+void sl_runtime_options_init(sl_runtime_options_t *options)
+{
+    memset(options, 0, sizeof(*options));
+    sl_model_options_init(&options->model);
+    sl_engine_options_init(&options->engine);
+    options->page_size = 16;
+}
+
+/* The tokenizer when DIR has one; a model without is usable with ids. */
+static sl_status_t sl_runtime_tokenizer(const char *dir, sl_tok_t **tok_p)
+{
+    char path[4096];
+    struct stat st;
+
+    *tok_p = NULL;
+    snprintf(path, sizeof(path), "%s/tokenizer.json", dir);
+    if (stat(path, &st) != 0) {
+        sl_warn("%s has no tokenizer.json: only token-id prompts can run", dir);
+        return SL_OK;
+    }
+    return sl_tok_load(dir, tok_p);
+}
+
+sl_status_t sl_runtime_open(const sl_runtime_options_t *o, sl_runtime_t **rt_p)
+{
+    sl_runtime_t *rt = calloc(1, sizeof(*rt));
+    sl_engine_options_t eo = o->engine;
+    sl_status_t status;
+
+    if (rt == NULL) {
+        sl_error("out of memory opening the model");
+        return SL_ERR_NO_MEMORY;
+    }
+    if ((status = sl_model_load(o->model_dir, &o->model, &rt->model)) != SL_OK ||
+        (status = sl_runtime_tokenizer(o->model_dir, &rt->tok)) != SL_OK ||
+        (status = sl_gen_config_load(o->model_dir, &rt->gen)) != SL_OK)
+        goto err;
+    if (rt->tok != NULL && sl_tok_chat_template(rt->tok) != NULL &&
+        (status = sl_chat_template_load(o->model_dir, NULL, &rt->chat)) != SL_OK)
+        goto err;
+    if (rt->tok != NULL)
+        sl_gen_config_add_eos(&rt->gen, sl_tok_eos_id(rt->tok));
+
+    /* The KV budget covers every TP rank's cache (float32 on the CPU). */
+    uint64_t per_token =
+        sl_model_kv_bytes_per_token(rt->model, sizeof(float)) * (uint64_t)rt->model->tp;
+    status = sl_kv_blocks_for_bytes(o->kv_bytes ? o->kv_bytes : SL_RUNTIME_DEFAULT_KV_BYTES,
+                                    per_token, o->page_size, &rt->num_blocks);
+    if (status != SL_OK)
+        goto err;
+    sl_backend_options_t bo = {.threads = o->threads, .block_size = o->page_size,
+                               .num_blocks = rt->num_blocks};
+    eo.eos = rt->gen.eos;
+    eo.num_eos = rt->gen.num_eos;
+    if ((status = sl_cpu_backend_create(rt->model, &bo, &rt->backend)) != SL_OK ||
+        (status = sl_engine_create(rt->backend, rt->tok, rt->model->config, &eo,
+                                   &rt->engine)) != SL_OK)
+        goto err;
+    sl_info("model %s: TP %d, KV cache %d blocks of %d tokens (%.1f MiB)", o->model_dir,
+            rt->model->tp, rt->num_blocks, o->page_size,
+            (double)rt->num_blocks * o->page_size * (double)per_token / (1 << 20));
+    *rt_p = rt;
+    return SL_OK;
+err:
+    sl_runtime_close(rt);
+    return status;
+}
+
+void sl_runtime_close(sl_runtime_t *rt)
+{
+    if (rt == NULL)
+        return;
+    sl_engine_free(rt->engine);
+    sl_backend_destroy(rt->backend);
+    sl_chat_template_free(rt->chat);
+    sl_tok_free(rt->tok);
+    sl_model_free(rt->model);
+    free(rt);
+}
+
+sl_status_t sl_runtime_prompt(const sl_runtime_t *rt, const sl_io_request_t *req,
+                              int32_t **ids_p, size_t *n_p, char *err, size_t err_size)
+{
+    int32_t vocab = rt->backend->limits.vocab_size;
+    char *text = NULL;
+    sl_status_t status;
+
+    switch (req->kind) {
+    case SL_IO_PROMPT_TOKENS: {
+        int32_t *ids = malloc((req->n_input_ids ? req->n_input_ids : 1) * sizeof(*ids));
+        if (ids == NULL) {
+            snprintf(err, err_size, "out of memory");
+            return SL_ERR_NO_MEMORY;
+        }
+        for (size_t i = 0; i < req->n_input_ids; i++) {
+            if (req->input_ids[i] < 0 || req->input_ids[i] >= vocab) {
+                snprintf(err, err_size, "input_ids[%zu]: %d is not in the vocabulary (0..%d)",
+                         i, req->input_ids[i], vocab - 1);
+                free(ids);
+                return SL_ERR_INVALID_ARG;
+            }
+            ids[i] = req->input_ids[i];
+        }
+        *ids_p = ids;
+        *n_p = req->n_input_ids;
+        return SL_OK;
+    }
+    case SL_IO_PROMPT_TEXT:
+        if (rt->tok == NULL) {
+            snprintf(err, err_size, "the model has no tokenizer: give input_ids");
+            return SL_ERR_INVALID_ARG;
+        }
+        if (sl_tok_encode(rt->tok, req->text, req->text_len, true, ids_p, n_p) != SL_OK) {
+            snprintf(err, err_size, "prompt: cannot be tokenized (not UTF-8?)");
+            return SL_ERR_INVALID_ARG;
+        }
+        return SL_OK;
+    case SL_IO_PROMPT_MESSAGES: {
+        sl_chat_request_t chat = {.messages = req->messages, .add_generation_prompt = true};
+        sl_jinja_error_t jerr = {0};
+        if (rt->chat == NULL) {
+            snprintf(err, err_size, "messages: the model has no chat template");
+            return SL_ERR_INVALID_ARG;
+        }
+        if (sl_chat_template_render(rt->chat, &chat, &jerr, &text) != SL_OK) {
+            snprintf(err, err_size, "messages: the chat template failed at %d:%d: %s",
+                     jerr.line, jerr.column, jerr.message);
+            return SL_ERR_INVALID_ARG;
+        }
+        /* The template writes BOS and the other special tokens itself. */
+        status = sl_tok_encode(rt->tok, text, strlen(text), false, ids_p, n_p);
+        free(text);
+        if (status != SL_OK) {
+            snprintf(err, err_size, "messages: the rendered prompt cannot be tokenized");
+            return SL_ERR_INVALID_ARG;
+        }
+        return SL_OK;
+    }
+    }
+    snprintf(err, err_size, "unknown prompt kind");
+    return SL_ERR_INVALID_ARG;
+}

@@ -1,0 +1,59 @@
+/*
+ * runtime.h - a model ready to serve requests in this process: the weights
+ * (src/model), the tokenizer and chat template, generation_config.json's EOS
+ * ids, a backend with its KV cache and the engine over it. `slinfer run`
+ * and `slinfer serve` open one per DP group.
+ */
+#ifndef SL_JOB_RUNTIME_H
+#define SL_JOB_RUNTIME_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "backend/backend.h"
+#include "core/status.h"
+#include "engine/engine.h"
+#include "engine/gen_config.h"
+#include "io/record.h"
+#include "model/model.h"
+#include "template/chat_template.h"
+#include "tokenizer/tokenizer.h"
+
+/* --kv-cache-memory when not given (CPU). */
+#define SL_RUNTIME_DEFAULT_KV_BYTES (256ull << 20)
+
+typedef struct sl_runtime_options {
+    const char *model_dir;      /* --model, --model-path                  */
+    sl_model_options_t model;   /* --tp, --load-format                    */
+    sl_engine_options_t engine; /* --max-running-requests, ...            */
+    int32_t page_size;          /* --page-size (16)                       */
+    int32_t threads;            /* --threads (0: default)                 */
+    uint64_t kv_bytes;          /* --kv-cache-memory (0: default above)   */
+} sl_runtime_options_t;
+
+typedef struct sl_runtime {
+    sl_model_t *model;
+    sl_tok_t *tok;               /* NULL: the folder has no tokenizer.json */
+    sl_chat_template_t *chat;    /* NULL: no chat template                 */
+    sl_gen_config_t gen;         /* EOS ids                                */
+    sl_backend_t *backend;
+    sl_engine_t *engine;
+    int32_t num_blocks;          /* KV blocks of the cache                 */
+} sl_runtime_t;
+
+void sl_runtime_options_init(sl_runtime_options_t *options);
+
+/* Loads everything; errors are logged where they happen. */
+sl_status_t sl_runtime_open(const sl_runtime_options_t *options, sl_runtime_t **rt_p);
+void sl_runtime_close(sl_runtime_t *rt);
+
+/* The prompt of REQUEST as token ids: text is tokenized (special tokens as
+ * the tokenizer's post-processor adds them), chat messages are rendered with
+ * the chat template (generation prompt added) and tokenized without adding
+ * special tokens again, token ids are checked against the vocabulary. On
+ * failure: SL_ERR_INVALID_ARG and why in ERR (not logged: the caller makes
+ * it an error record). *ids_p is malloc'ed. */
+sl_status_t sl_runtime_prompt(const sl_runtime_t *rt, const sl_io_request_t *request,
+                              int32_t **ids_p, size_t *n_p, char *err, size_t err_size);
+
+#endif /* SL_JOB_RUNTIME_H */
