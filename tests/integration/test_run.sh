@@ -88,6 +88,15 @@ echo "after $kills kills: $summary"
 expect_match "$summary" '^results 190 errors 10 unique 200 total 200 complete 1 timings 1 ' \
     "after 20 kills and resumes: every record exactly once, timings present"
 
+# --- the DP sbatch template, as a user submits it ------------------------------
+expect_status 0 "sbatch --wait slurm/run-dp.sbatch" -- env MODEL="$work/model" \
+    INPUT="$work/in.jsonl" OUTPUT="$work/sb.h5" SLINFER="$SLINFER" \
+    timeout $limit sbatch --wait -N 2 -o "$work/sb.log" "$SLINFER_SRCDIR/slurm/run-dp.sbatch"
+summary=$(check "$work/sb.h5")
+echo "sbatch: $summary"
+expect_match "$summary" '^results 190 errors 10 unique 200 total 200 complete 1 timings 1 .* groups 0,1$' \
+    "the sbatch template's output validates"
+
 # --- a signal stops the run cleanly with the resume code ----------------------
 rm -rf "$work/out.h5" "$work/out.h5.parts"
 "$py" - "$work/big.jsonl" <<'PY'
