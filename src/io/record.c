@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "core/log.h"
+#include "core/utf8.h"
 
 const char *sl_io_endpoint_name(sl_io_endpoint_t endpoint)
 {
@@ -145,41 +146,5 @@ err_memory:
 
 int sl_io_utf8_valid(const char *buf, size_t len, size_t *bad_p)
 {
-    const unsigned char *s = (const unsigned char *)buf;
-    size_t i = 0;
-
-    while (i < len) {
-        unsigned c = s[i];
-        size_t need;
-        unsigned cp, min;
-
-        if (c < 0x80) {
-            i++;
-            continue;
-        }
-        if (c >= 0xC2 && c <= 0xDF) {
-            need = 1; cp = c & 0x1F; min = 0x80;
-        } else if (c >= 0xE0 && c <= 0xEF) {
-            need = 2; cp = c & 0x0F; min = 0x800;
-        } else if (c >= 0xF0 && c <= 0xF4) {
-            need = 3; cp = c & 0x07; min = 0x10000;
-        } else {
-            goto bad;
-        }
-        if (len - i <= need)
-            goto bad;
-        for (size_t j = 1; j <= need; j++) {
-            if ((s[i + j] & 0xC0) != 0x80)
-                goto bad;
-            cp = (cp << 6) | (s[i + j] & 0x3F);
-        }
-        if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
-            goto bad;
-        i += need + 1;
-    }
-    return 1;
-bad:
-    if (bad_p != NULL)
-        *bad_p = i;
-    return 0;
+    return sl_utf8_valid(buf, len, bad_p);
 }

@@ -19,6 +19,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/utf8.h"
 #include "template/jinja.h"
 
 /* ---- arena --------------------------------------------------------------- */
@@ -293,7 +294,6 @@ uint32_t sl_jutf8_next(const char *text, size_t length, size_t *offset);
 size_t sl_jutf8_count(const char *text, size_t length);
 /* Byte offset of code point INDEX (clamped to LENGTH). */
 size_t sl_jutf8_offset(const char *text, size_t length, size_t index);
-size_t sl_jutf8_encode(uint32_t cp, char out[4]);
 /* Python's str.isspace() for one code point. */
 bool sl_jisspace(uint32_t cp);
 

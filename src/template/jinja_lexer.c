@@ -281,7 +281,7 @@ static int sl_jlex_string(sl_jlexer_t *lx, size_t start, size_t end, const sl_js
                 for (int k = 0; k < 3 && i < end && s[i] >= '0' && s[i] <= '7'; k++, i++)
                     cp = cp * 8 + (uint32_t)(s[i] - '0');
                 i--;
-                n += sl_jutf8_encode(cp, buf + n);
+                n += sl_utf8_encode(cp, buf + n);
                 continue;
             }
             buf[n++] = '\\';
@@ -295,7 +295,7 @@ static int sl_jlex_string(sl_jlexer_t *lx, size_t start, size_t end, const sl_js
                                 "string escape \\%c names no Unicode character", c);
         i += digits;
         /* An escape never takes more bytes than its source text. */
-        n += sl_jutf8_encode(cp, buf + n);
+        n += sl_utf8_encode(cp, buf + n);
     }
     *out = sl_jlex_str(lx, buf, n);
     return *out == NULL ? -1 : 0;

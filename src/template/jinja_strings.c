@@ -102,7 +102,7 @@ int sl_jstr_case(sl_jctx_t *ctx, const sl_jstr_t *s, int mode, sl_jv_t *out)
             break;
         }
         first = false;
-        if (sl_jbuf_put(ctx, &buf, enc, sl_jutf8_encode(mapped, enc)) != 0)
+        if (sl_jbuf_put(ctx, &buf, enc, sl_utf8_encode(mapped, enc)) != 0)
             return -1;
     }
     return sl_jbuf_value(ctx, &buf, out);

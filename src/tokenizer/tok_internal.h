@@ -25,6 +25,7 @@
 #include <pcre2.h>
 
 #include "core/status.h"
+#include "core/utf8.h"
 #include "tokenizer/tokenizer.h"
 
 /* ---- growable buffers (buf.c) -------------------------------------------- */
@@ -55,19 +56,8 @@ static inline sl_status_t sl_tok_ids_push(sl_tok_ids_t *v, int32_t id)
 /* Grow *arr (of ELEM-byte elements, capacity *cap) to hold at least N. */
 sl_status_t sl_tok_grow(void **arr, size_t *cap, size_t n, size_t elem);
 
-/* ---- UTF-8 and the byte-level alphabet (utf8.c) -------------------------- */
+/* ---- UTF-8 (core/utf8.h) and the byte-level alphabet (utf8.c) ------------ */
 
-/* Length of the character starting with LEAD in valid UTF-8. */
-static inline size_t sl_utf8_len(unsigned char lead)
-{
-    return lead < 0x80 ? 1 : lead < 0xE0 ? 2 : lead < 0xF0 ? 3 : 4;
-}
-/* Decodes one character of valid UTF-8; returns its length. */
-size_t sl_utf8_decode(const char *s, uint32_t *cp_p);
-/* Writes CP as UTF-8 to OUT; returns the length (1-4). */
-size_t sl_utf8_encode(uint32_t cp, char out[4]);
-/* Strict validation; on failure *bad_p is the offset of the first bad byte. */
-bool sl_utf8_valid(const char *s, size_t len, size_t *bad_p);
 /* Appends S as Rust's String::from_utf8_lossy would: each maximal invalid
  * subpart becomes U+FFFD. */
 sl_status_t sl_utf8_lossy_append(sl_tok_buf_t *out, const char *s, size_t len);

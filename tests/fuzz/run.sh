@@ -16,30 +16,15 @@ seconds=${1:-60}
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/../.." && pwd)
 
-cc=${CC:-}
-if [ -z "$cc" ]; then
-    for c in clang clang-14; do
-        if command -v "$c" >/dev/null 2>&1; then cc=$c; break; fi
-    done
-fi
-[ -n "$cc" ] || { echo "run.sh: clang not found (set CC)" >&2; exit 2; }
+. "$here/fuzzlib.sh"
+fuzz_setup fuzz-safetensors
 
-work=${WORK:-$(mktemp -d "${TMPDIR:-/tmp}/slinfer-fuzz-XXXXXX")}
-mkdir -p "$work/corpus" "$work/include"
-
-# The one thing sources take from configure's config.h.
-printf '#define _GNU_SOURCE 1\n' > "$work/include/config.h"
-
-jansson_cflags=$(pkg-config --cflags jansson 2>/dev/null || true)
-jansson_libs=$(pkg-config --libs jansson 2>/dev/null || echo -ljansson)
-
-# shellcheck disable=SC2086
-"$cc" -g -O1 -std=c11 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
-    -I"$work/include" -I"$top/src" $jansson_cflags \
+fuzz_compile fuzz_safetensors \
     "$here/fuzz_safetensors.c" \
-    "$top/src/model/safetensors.c" "$top/src/model/dtype.c" \
-    "$top/src/core/log.c" "$top/src/core/status.c" \
-    $jansson_libs -o "$work/fuzz_safetensors"
+    "$top/src/model/safetensors.c" \
+    "$top/src/model/dtype.c" \
+    "$top/src/core/log.c" \
+    "$top/src/core/status.c"
 
 # Seeds: a valid file, and one of each shape of header the parser branches on.
 seed() { # NAME HEADER DATA_BYTES
@@ -58,16 +43,4 @@ seed empty '{}' 0
 seed overlap '{"x":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"y":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}}' 12
 seed scalar '{"s":{"dtype":"I64","shape":[],"data_offsets":[0,8]},"z":{"dtype":"U8","shape":[0,5],"data_offsets":[8,8]}}' 8
 
-cd "$work"
-status=0
-jobs=
-[ -n "${FUZZ_JOBS:-}" ] && jobs="-jobs=$FUZZ_JOBS -workers=$FUZZ_JOBS"
-# shellcheck disable=SC2086
-./fuzz_safetensors -max_total_time="$seconds" -max_len=4096 -timeout=10 -rss_limit_mb=2048 \
-    -dict="$here/safetensors.dict" -print_final_stats=1 $jobs "$@" corpus || status=$?
-if [ "$status" -ne 0 ]; then
-    echo "run.sh: the fuzzer failed (status $status); inputs and logs are in $work" >&2
-    exit "$status"
-fi
-[ -n "${WORK:-}" ] || rm -rf "$work"
-echo "run.sh: no crash in $seconds s"
+fuzz_run run.sh fuzz_safetensors 4096 "$here/safetensors.dict" "$seconds" "$@"

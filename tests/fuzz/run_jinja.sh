@@ -17,28 +17,13 @@ seconds=${1:-60}
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/../.." && pwd)
 
-cc=${CC:-}
-if [ -z "$cc" ]; then
-    for c in clang clang-14; do
-        if command -v "$c" >/dev/null 2>&1; then cc=$c; break; fi
-    done
-fi
-[ -n "$cc" ] || { echo "run_jinja.sh: clang not found (set CC)" >&2; exit 2; }
+. "$here/fuzzlib.sh"
+fuzz_setup fuzz-jinja
 
-work=${WORK:-$(mktemp -d "${TMPDIR:-/tmp}/slinfer-fuzz-jinja-XXXXXX")}
-mkdir -p "$work/corpus" "$work/include"
-
-# The one thing sources take from configure's config.h.
-printf '#define _GNU_SOURCE 1\n' > "$work/include/config.h"
-
-jansson_cflags=$(pkg-config --cflags jansson 2>/dev/null || true)
-jansson_libs=$(pkg-config --libs jansson 2>/dev/null || echo -ljansson)
-
-# shellcheck disable=SC2086
-"$cc" -g -O1 -std=c11 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
-    -I"$work/include" -I"$top/src" $jansson_cflags \
-    "$here/fuzz_jinja.c" "$top"/src/template/jinja_*.c "$top/src/core/status.c" \
-    $jansson_libs -lm -pthread -o "$work/fuzz_jinja"
+fuzz_compile fuzz_jinja \
+    "$here/fuzz_jinja.c" \
+    "$top"/src/template/jinja_*.c \
+    "$top/src/core/status.c" "$top/src/core/utf8.c"
 
 # Seeds: every template of the goldens (chat_template.jinja files and the
 # chat_template strings of tokenizer_config.json files), and a few small
@@ -67,16 +52,4 @@ seed ns '{% set ns = namespace(a=[]) %}{% for i in range(3) %}{% set ns.a = ns.a
 seed ws "  {%- if true -%}\n  x\n  {% endif +%}\n{#- c -#}{% raw %}{{ y }}{% endraw %}"
 seed expr "{{ (1 + 2) * 3 // 2 ** 2 % 5 }}{{ 'a'[::-1] }}{{ tools[0].function.name|upper }}{{ '%s=%d' % ('a', 1) }}"
 
-cd "$work"
-status=0
-jobs=
-[ -n "${FUZZ_JOBS:-}" ] && jobs="-jobs=$FUZZ_JOBS -workers=$FUZZ_JOBS"
-# shellcheck disable=SC2086
-./fuzz_jinja -max_total_time="$seconds" -max_len=8192 -timeout=10 -rss_limit_mb=2048 \
-    -dict="$here/jinja.dict" -print_final_stats=1 $jobs "$@" corpus || status=$?
-if [ "$status" -ne 0 ]; then
-    echo "run_jinja.sh: the fuzzer failed (status $status); inputs and logs are in $work" >&2
-    exit "$status"
-fi
-[ -n "${WORK:-}" ] || rm -rf "$work"
-echo "run_jinja.sh: no crash in $seconds s"
+fuzz_run run_jinja.sh fuzz_jinja 8192 "$here/jinja.dict" "$seconds" "$@"
