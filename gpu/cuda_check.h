@@ -22,4 +22,19 @@
         }                                                                      \
     } while (0)
 
+/* The same for NCCL: logs the call, NCCL's error string and its last error
+ * message (which names the failing peer or transport), returns SL_ERR_NCCL.
+ * Only where nccl.h was included first. */
+#ifdef NCCL_H_
+#define SL_NCCL_RETURN_IF_ERROR(CALL)                                          \
+    do {                                                                       \
+        ncclResult_t sl_nccl_err_ = (CALL);                                    \
+        if (sl_nccl_err_ != ncclSuccess) {                                     \
+            sl_error("%s failed: %s (%s)", #CALL, ncclGetErrorString(sl_nccl_err_), \
+                     ncclGetLastError(NULL));                                  \
+            return SL_ERR_NCCL;                                                \
+        }                                                                      \
+    } while (0)
+#endif
+
 #endif /* SL_GPU_CUDA_CHECK_H */

@@ -34,6 +34,144 @@ sl_status_t sl_cuda_rmsnorm_bf16(uint16_t *out, const uint16_t *x, uint16_t *res
                                  const uint16_t *weight, int rows, int dim, float eps,
                                  cudaStream_t stream);
 
+/* ---- embedding.cu ----------------------------------------------------------- */
+
+/* Twin of sl_cpu_embedding (src/backend/cpu/embedding.h).
+ * out [n, dim] bf16; tokens [n] (device); table [table_rows, dim] bf16 holding
+ * ids [vocab_begin, vocab_begin + table_rows); other ids give zero rows. */
+sl_status_t sl_cuda_embedding_bf16(uint16_t *out, const int32_t *tokens, int n,
+                                   const uint16_t *table, int64_t table_rows, int dim,
+                                   int64_t vocab_begin, cudaStream_t stream);
+
+/* out [n, dim] = in[rows[i], :] for each i; in [*, dim]; rows [n] (device). */
+sl_status_t sl_cuda_gather_rows_bf16(uint16_t *out, const uint16_t *in, const int32_t *rows,
+                                     int n, int dim, cudaStream_t stream);
+
+/* ---- activation.cu ---------------------------------------------------------- */
+
+/* Twin of sl_cpu_silu_mul: out [n, inter] = silu(gate) * up, where gate_up
+ * [n, 2 * inter] holds each row's gate then its up (the fused GEMM). */
+sl_status_t sl_cuda_silu_mul_bf16(uint16_t *out, const uint16_t *gate_up, int n, int inter,
+                                  cudaStream_t stream);
+
+/* Twin of sl_cpu_add_bias: x [rows, dim] bf16 += bias [dim] float32. */
+sl_status_t sl_cuda_add_bias_bf16(uint16_t *x, const float *bias, int rows, int dim,
+                                  cudaStream_t stream);
+
+/* ---- rope_kv.cu ------------------------------------------------------------- */
+
+/*
+ * Twin of sl_cpu_qkv_rope_store (src/backend/cpu/rope_kv.h): per token,
+ * q/k/v = the parts of qkv (+ bias), q and k per-head RMSNorm'd (when q_norm
+ * and k_norm are given) and rotated by RoPE; q is written back into qkv, k
+ * and v into the caches at the token's slot. The k and v parts of qkv are
+ * left as they were.
+ *   qkv        [n, (heads + 2 kv_heads) * head_dim] bf16
+ *   bias       [(heads + 2 kv_heads) * head_dim] float32, or NULL
+ *   q_norm, k_norm [head_dim] bf16, or both NULL
+ *   cos_table, sin_table [positions, head_dim / 2] float32 (sl_rope_table_t)
+ *   positions  [n]; slots [n] (device)
+ *   k_cache, v_cache [slots, kv_heads, head_dim] bf16 (one layer)
+ */
+sl_status_t sl_cuda_qkv_rope_store_bf16(uint16_t *qkv, const float *bias, const uint16_t *q_norm,
+                                        const uint16_t *k_norm, float eps,
+                                        const float *cos_table, const float *sin_table,
+                                        const int32_t *positions, const int64_t *slots, int n,
+                                        int heads, int kv_heads, int head_dim,
+                                        uint16_t *k_cache, uint16_t *v_cache,
+                                        cudaStream_t stream);
+
+/* ---- attention.cu ----------------------------------------------------------- */
+
+#define SL_CUDA_ATTN_MAX_SPLITS 32
+#define SL_CUDA_ATTN_TILE 64 /* query tokens per prefill tile */
+
+/* How a step's tokens are split between the two attention kernels (all
+ * arrays in device memory). */
+typedef struct sl_cuda_attn_meta {
+    const int32_t *positions;     /* [tokens] */
+    const int32_t *seq_of;        /* [tokens] sequence of each token */
+    const int32_t *block_offset;  /* [seqs] first entry of each block table */
+    const int32_t *block_tables;  /* flat: the block tables of all sequences */
+    const int32_t *decode_tokens; /* [num_decode] tokens for the decode kernel */
+    int32_t num_decode;
+    int32_t splits;               /* key splits of the decode kernel, 1..MAX_SPLITS */
+    const int32_t *tiles;         /* [num_tiles, 4]: first token, count (<= TILE),
+                                     sequence, 0; consecutive tokens of one sequence */
+    int32_t num_tiles;
+} sl_cuda_attn_meta_t;
+
+typedef struct sl_cuda_attn_shape {
+    int32_t num_heads, num_kv_heads, head_dim, block_size;
+    float scale;    /* 1 / sqrt(head_dim) */
+    int64_t window; /* sliding window in positions; 0: none */
+} sl_cuda_attn_shape_t;
+
+/* head_dim the prefill (tensor core) kernel takes: 16, 32, 64, 128. */
+int sl_cuda_attention_prefill_supported(int head_dim);
+/* head_dim the decode kernel (and so the backend) takes: also 256. */
+int sl_cuda_attention_decode_supported(int head_dim);
+/* Key splits for DECODE_TOKENS tokens whose contexts are at most MAX_KEYS
+ * long: enough blocks for two waves over SM_COUNT multiprocessors. */
+int sl_cuda_attention_splits(int decode_tokens, int num_heads, int num_kv_heads, int head_dim,
+                             int64_t max_keys, int sm_count);
+/* Float32 workspace the decode kernel needs with SPLITS > 1. */
+size_t sl_cuda_attention_workspace_floats(int decode_tokens, int num_heads, int head_dim,
+                                          int splits);
+
+/*
+ * Twin of sl_cpu_paged_attention (src/backend/cpu/attention.h).
+ *   out      [tokens, heads * head_dim] bf16; rows of the tokens in
+ *            meta->decode_tokens and meta->tiles written
+ *   q        [tokens, q_ld] bf16, head h at column h * head_dim
+ *   k_cache, v_cache [slots, kv_heads, head_dim] bf16 of one layer
+ *   workspace sl_cuda_attention_workspace_floats() floats, or NULL if 0
+ */
+sl_status_t sl_cuda_paged_attention_bf16(uint16_t *out, const uint16_t *q, int q_ld,
+                                         const uint16_t *k_cache, const uint16_t *v_cache,
+                                         const sl_cuda_attn_meta_t *meta,
+                                         const sl_cuda_attn_shape_t *shape, float *workspace,
+                                         cudaStream_t stream);
+
+/* ---- gemv.cu ---------------------------------------------------------------- */
+
+#define SL_CUDA_GEMV_MAX_ROWS 8
+
+/* Whether sl_cuda_gemv_bf16 takes these operands (1..8 rows, in_dim and ldx
+ * multiples of 8, 16-byte aligned x and w). */
+int sl_cuda_gemv_supported(int n, int in_dim, const void *x, int64_t ldx, const void *w);
+
+/* Twin of sl_cpu_matmul without bias, for few rows:
+ *   out [n, ldo] float32 (out_f32) or bf16, columns [0, out_dim)
+ *   x   [n, ldx] bf16; w [out_dim, in_dim] bf16 */
+sl_status_t sl_cuda_gemv_bf16(void *out, int out_f32, int64_t ldo, const uint16_t *x,
+                              int64_t ldx, const uint16_t *w, int n, int out_dim, int in_dim,
+                              cudaStream_t stream);
+
+/* ---- sampling.cu ------------------------------------------------------------ */
+
+typedef struct sl_cuda_argmax {
+    float value;
+    int32_t index;
+} sl_cuda_argmax_t;
+
+/* Twin of sl_cpu_argmax (src/backend/cpu/argmax.h): out [rows] = the largest
+ * value of each row of logits [rows, ld] (columns [0, cols)) and its column +
+ * index_base; ties go to the lowest column. */
+sl_status_t sl_cuda_argmax_f32(sl_cuda_argmax_t *out, const float *logits, int rows, int cols,
+                               int64_t ld, int32_t index_base, cudaStream_t stream);
+
+/* ---- dummy.cu --------------------------------------------------------------- */
+
+/* Twin of sl_model_random_fill (src/model/model.h) for one bf16 matrix shard:
+ * dst [rows, ld] columns [0, cols) = the values of elements (row_begin + r,
+ * col_begin + c) of a tensor of FULL_COLS columns; KEY = splitmix64(seed ^
+ * fnv1a(name)); EMBED: the embedding's distribution, else DENOM =
+ * sqrtf(full_cols) scales it. */
+sl_status_t sl_cuda_random_fill_bf16(uint16_t *dst, int64_t rows, int64_t cols, int64_t ld,
+                                     uint64_t key, int embed, float denom, int64_t row_begin,
+                                     int64_t col_begin, int64_t full_cols, cudaStream_t stream);
+
 #ifdef __cplusplus
 }
 #endif

@@ -17,6 +17,7 @@ static const sl_cli_command_t *const sl_commands[] = {
     &sl_cmd_tokenize,
     &sl_cmd_inspect,
     &sl_cmd_logits,
+    &sl_cmd_bench,
     &sl_cmd_generate,
     &sl_cmd_run,
     &sl_cmd_make_model,

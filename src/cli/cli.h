@@ -47,6 +47,7 @@ extern const sl_cli_command_t sl_cmd_chat_template;
 extern const sl_cli_command_t sl_cmd_tokenize;
 extern const sl_cli_command_t sl_cmd_inspect;
 extern const sl_cli_command_t sl_cmd_logits;
+extern const sl_cli_command_t sl_cmd_bench;
 extern const sl_cli_command_t sl_cmd_generate;
 extern const sl_cli_command_t sl_cmd_run;
 extern const sl_cli_command_t sl_cmd_make_model;

@@ -1,0 +1,169 @@
+/*
+ * gemv.cu - out = x . W^T for a few rows of x (decode), bf16 weights in
+ * HuggingFace's [out, in] layout, float32 accumulation.
+ *
+ * Twin of sl_cpu_matmul (src/backend/cpu/matmul.c) without bias. At decode
+ * batch sizes the product is a pass over W: the kernel must stream W at the
+ * HBM rate, which cuBLAS does not reach for these shapes (about half of it,
+ * DESIGN-NOTES.md). One warp per output row: lanes read the row in 16-byte
+ * packets, U = 4 packets in flight per lane (8 measured slower on an H200:
+ * docs/PERFORMANCE.md, 2026-11-28; SLINFER_GEMV_UNROLL=8 selects it), with
+ * the non-coherent,
+ * no-L1-allocate load (W is read once; x, tiny, stays in L1); each packet is
+ * multiplied with the same columns of all N rows of x; a warp sum finishes
+ * each dot product.
+ */
+#include "config.h"
+
+#include <stdlib.h>
+
+#include "sl_device.cuh"
+#include "sl_kernels.h"
+
+namespace {
+
+using sl::bf16;
+
+constexpr int kRowsPerBlock = 8; /* warps per block, one output row each */
+
+__device__ __forceinline__ uint4 load_stream(const uint4 *p)
+{
+    uint4 v;
+    asm volatile("ld.global.nc.L1::no_allocate.v4.u32 {%0, %1, %2, %3}, [%4];"
+                 : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w)
+                 : "l"(p));
+    return v;
+}
+
+__device__ __forceinline__ float lo_f(uint32_t w) { return __uint_as_float(w << 16); }
+__device__ __forceinline__ float hi_f(uint32_t w) { return __uint_as_float(w & 0xffff0000u); }
+
+__device__ __forceinline__ float dot8(const uint4 &a, const uint4 &b, float acc)
+{
+    acc = fmaf(lo_f(a.x), lo_f(b.x), acc);
+    acc = fmaf(hi_f(a.x), hi_f(b.x), acc);
+    acc = fmaf(lo_f(a.y), lo_f(b.y), acc);
+    acc = fmaf(hi_f(a.y), hi_f(b.y), acc);
+    acc = fmaf(lo_f(a.z), lo_f(b.z), acc);
+    acc = fmaf(hi_f(a.z), hi_f(b.z), acc);
+    acc = fmaf(lo_f(a.w), lo_f(b.w), acc);
+    acc = fmaf(hi_f(a.w), hi_f(b.w), acc);
+    return acc;
+}
+
+/*
+ * out: [N, ldo] float32 or bf16, columns [0, out_dim) written
+ * x:   [N, ldx] bf16, columns [0, in_dim) read
+ * w:   [out_dim, in_dim] bf16
+ */
+template <int N, bool F32, int U>
+__global__ void __launch_bounds__(kRowsPerBlock * 32)
+gemv_kernel(void *out, int64_t ldo, const bf16 *x, int64_t ldx, const bf16 *w, int out_dim,
+            int in_dim)
+{
+    const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+    const int row = blockIdx.x * kRowsPerBlock + warp;
+    if (row >= out_dim)
+        return; /* no block-wide synchronisation follows */
+    const uint4 *wr = reinterpret_cast<const uint4 *>(w + (size_t)row * in_dim);
+    const int packets = in_dim / 8;
+    float acc[N];
+#pragma unroll
+    for (int n = 0; n < N; n++)
+        acc[n] = 0.0f;
+
+    for (int p = lane; p < packets; p += 32 * U) {
+        uint4 wv[U];
+#pragma unroll
+        for (int u = 0; u < U; u++)
+            if (p + 32 * u < packets)
+                wv[u] = load_stream(wr + p + 32 * u);
+#pragma unroll
+        for (int u = 0; u < U; u++) {
+            if (p + 32 * u < packets) {
+#pragma unroll
+                for (int n = 0; n < N; n++) {
+                    const uint4 xv =
+                        reinterpret_cast<const uint4 *>(x + (size_t)n * ldx)[p + 32 * u];
+                    acc[n] = dot8(wv[u], xv, acc[n]);
+                }
+            }
+        }
+    }
+#pragma unroll
+    for (int n = 0; n < N; n++) {
+        const float v = sl::warp_sum(acc[n]);
+        if (lane == n % 32) {
+            if (F32)
+                static_cast<float *>(out)[(size_t)n * ldo + row] = v;
+            else
+                static_cast<bf16 *>(out)[(size_t)n * ldo + row] = sl::to_bf(v);
+        }
+    }
+}
+
+template <bool F32, int U>
+void launch(int n, void *out, int64_t ldo, const bf16 *x, int64_t ldx, const bf16 *w,
+            int out_dim, int in_dim, cudaStream_t stream)
+{
+    const unsigned grid = sl::blocks_for(out_dim, kRowsPerBlock);
+    const int threads = kRowsPerBlock * 32;
+    switch (n) {
+#define SL_GEMV_CASE(NV)                                                                      \
+    case NV:                                                                                  \
+        gemv_kernel<NV, F32, U><<<grid, threads, 0, stream>>>(out, ldo, x, ldx, w, out_dim,   \
+                                                              in_dim);                        \
+        break;
+        SL_GEMV_CASE(1)
+        SL_GEMV_CASE(2)
+        SL_GEMV_CASE(3)
+        SL_GEMV_CASE(4)
+        SL_GEMV_CASE(5)
+        SL_GEMV_CASE(6)
+        SL_GEMV_CASE(7)
+        SL_GEMV_CASE(8)
+#undef SL_GEMV_CASE
+    default:
+        break;
+    }
+}
+
+} // namespace
+
+extern "C" int sl_cuda_gemv_supported(int n, int in_dim, const void *x, int64_t ldx,
+                                      const void *w)
+{
+    return n >= 1 && n <= SL_CUDA_GEMV_MAX_ROWS && in_dim % 8 == 0 && ldx % 8 == 0 &&
+           sl::aligned16(x) && sl::aligned16(w);
+}
+
+extern "C" sl_status_t sl_cuda_gemv_bf16(void *out, int out_f32, int64_t ldo, const uint16_t *x,
+                                         int64_t ldx, const uint16_t *w, int n, int out_dim,
+                                         int in_dim, cudaStream_t stream)
+{
+    if (out == nullptr || out_dim <= 0 || in_dim <= 0 || ldo < out_dim || ldx < in_dim ||
+        !sl_cuda_gemv_supported(n, in_dim, x, ldx, w)) {
+        sl_error("sl_cuda_gemv_bf16: unsupported arguments (n=%d out_dim=%d in_dim=%d)", n,
+                 out_dim, in_dim);
+        return SL_ERR_INVALID_ARG;
+    }
+    const bf16 *xb = reinterpret_cast<const bf16 *>(x);
+    const bf16 *wb = reinterpret_cast<const bf16 *>(w);
+    /* SLINFER_GEMV_UNROLL=8: the deeper variant, for comparisons. */
+    static int want8 = -1;
+    if (want8 < 0) {
+        const char *e = getenv("SLINFER_GEMV_UNROLL");
+        want8 = e != nullptr && e[0] == '8';
+    }
+    const bool deep = want8 && in_dim >= 2048;
+    if (out_f32 && deep)
+        launch<true, 8>(n, out, ldo, xb, ldx, wb, out_dim, in_dim, stream);
+    else if (out_f32)
+        launch<true, 4>(n, out, ldo, xb, ldx, wb, out_dim, in_dim, stream);
+    else if (deep)
+        launch<false, 8>(n, out, ldo, xb, ldx, wb, out_dim, in_dim, stream);
+    else
+        launch<false, 4>(n, out, ldo, xb, ldx, wb, out_dim, in_dim, stream);
+    SL_CUDA_CHECK_LAUNCH("sl_cuda_gemv_bf16");
+    return SL_OK;
+}

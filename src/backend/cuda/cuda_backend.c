@@ -1,0 +1,562 @@
+/*
+ * cuda_backend.c - creating the CUDA backend, its rank threads (one per GPU),
+ * the NCCL communicator of the TP group, the KV cache, and handing steps to
+ * the ranks; see cuda_backend.h.
+ *
+ * Every CUDA call of a rank happens on its own thread (its device current),
+ * except the NCCL group initialisation and the teardown, which the creating
+ * thread does device by device. Commands go to all rank threads at once
+ * (mutex + condition, like the CPU backend) and the caller waits for all.
+ */
+#include "config.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "backend/cuda/cuda_internal.h"
+#include "core/log.h"
+#include "job/job.h"
+
+#define SL_CUBLAS_WORKSPACE ((size_t)32 << 20)
+
+void sl_cuda_options_init(sl_cuda_options_t *o)
+{
+    memset(o, 0, sizeof(*o));
+    o->mem_fraction_static = 0.9;
+}
+
+int sl_cuda_device_count(void)
+{
+    int n = 0;
+    return cudaGetDeviceCount(&n) == cudaSuccess ? n : 0;
+}
+
+void sl_cuda_rank_fail(sl_cuda_rank_t *r)
+{
+    atomic_store(&r->be->failed, 1);
+    if (r->nccl != NULL && !r->nccl_aborted) {
+        /* Releases this rank's NCCL kernels that wait on a dead peer. */
+        (void)ncclCommAbort(r->nccl);
+        r->nccl_aborted = 1;
+    }
+}
+
+static double sl_clock(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* ---- rank commands ------------------------------------------------------------ */
+
+static sl_status_t sl_cuda_rank_init(sl_cuda_rank_t *r)
+{
+    sl_cuda_backend_t *be = r->be;
+    size_t table = (size_t)be->rope_positions * (size_t)be->rope->half * sizeof(float);
+
+    SL_CUDA_RETURN_IF_ERROR(cudaStreamCreateWithFlags(&r->stream, cudaStreamNonBlocking));
+    SL_CUBLAS_RETURN_IF_ERROR(cublasCreate(&r->cublas));
+    SL_CUBLAS_RETURN_IF_ERROR(cublasSetStream(r->cublas, r->stream));
+    /* A fixed workspace: cuBLAS must not allocate while a graph is captured. */
+    SL_CUDA_RETURN_IF_ERROR(cudaMalloc(&r->cublas_ws, SL_CUBLAS_WORKSPACE));
+    SL_CUBLAS_RETURN_IF_ERROR(cublasSetWorkspace(r->cublas, r->cublas_ws, SL_CUBLAS_WORKSPACE));
+    SL_RETURN_IF(sl_cuda_weights_load(r));
+    SL_RETURN_IF(sl_cuda_rank_alloc_activations(r));
+    SL_CUDA_RETURN_IF_ERROR(cudaMalloc((void **)&r->rope_cos, table));
+    SL_CUDA_RETURN_IF_ERROR(cudaMalloc((void **)&r->rope_sin, table));
+    SL_CUDA_RETURN_IF_ERROR(
+        cudaMemcpy(r->rope_cos, be->rope->cos, table, cudaMemcpyHostToDevice));
+    SL_CUDA_RETURN_IF_ERROR(
+        cudaMemcpy(r->rope_sin, be->rope->sin, table, cudaMemcpyHostToDevice));
+    return SL_OK;
+}
+
+static sl_status_t sl_cuda_rank_kv(sl_cuda_rank_t *r)
+{
+    sl_cuda_backend_t *be = r->be;
+    const sl_model_config_t *c = be->config;
+    /* + 1: the scratch block of padded graph rows */
+    size_t blocks = (size_t)be->num_blocks + 1;
+    size_t bytes = (size_t)c->num_layers * blocks * be->kv_block_bytes;
+
+    r->kv_layer_elems = blocks * (size_t)be->block_size * (size_t)r->kv_heads *
+                        (size_t)c->head_dim;
+    cudaError_t e = cudaMalloc((void **)&r->kv, bytes);
+    if (e != cudaSuccess) {
+        r->kv = NULL;
+        sl_error("rank %d: cudaMalloc of %.2f GB for the KV cache on GPU %d: %s", r->rank,
+                 (double)bytes / 1e9, r->device, cudaGetErrorString(e));
+        return SL_ERR_NO_MEMORY;
+    }
+    /* Slots never written read as zero, as in the CPU backend. */
+    SL_CUDA_RETURN_IF_ERROR(cudaMemsetAsync(r->kv, 0, bytes, r->stream));
+    SL_CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(r->stream));
+    return SL_OK;
+}
+
+static void *sl_cuda_rank_main(void *arg)
+{
+    sl_cuda_rank_t *r = arg;
+    sl_cuda_backend_t *be = r->be;
+    unsigned long seen = 0;
+    cudaError_t e = cudaSetDevice(r->device);
+
+    if (e != cudaSuccess)
+        sl_error("rank %d: cudaSetDevice(%d): %s", r->rank, r->device, cudaGetErrorString(e));
+    if (be->opt.job != NULL && sl_job_bind_gpu_thread(be->opt.job, (size_t)r->rank) != SL_OK)
+        sl_warn("rank %d: could not bind to GPU %d's cores; running unbound", r->rank,
+                r->device);
+    pthread_mutex_lock(&be->mutex);
+    for (;;) {
+        while (be->cmd_id == seen)
+            pthread_cond_wait(&be->start, &be->mutex);
+        seen = be->cmd_id;
+        sl_cuda_cmd_t cmd = be->cmd;
+        pthread_mutex_unlock(&be->mutex);
+        if (cmd == SL_CUDA_CMD_STOP)
+            break;
+        sl_status_t s = SL_ERR_CUDA;
+        if (e == cudaSuccess) {
+            switch (cmd) {
+            case SL_CUDA_CMD_INIT: s = sl_cuda_rank_init(r); break;
+            case SL_CUDA_CMD_KV: s = sl_cuda_rank_kv(r); break;
+            case SL_CUDA_CMD_STEP: s = sl_cuda_rank_step(r); break;
+            default: s = SL_ERR_INTERNAL; break;
+            }
+        }
+        r->status = s;
+        if (s != SL_OK)
+            sl_cuda_rank_fail(r);
+        pthread_mutex_lock(&be->mutex);
+        if (--be->pending == 0)
+            pthread_cond_signal(&be->done);
+    }
+    pthread_mutex_lock(&be->mutex);
+    if (--be->pending == 0)
+        pthread_cond_signal(&be->done);
+    pthread_mutex_unlock(&be->mutex);
+    return NULL;
+}
+
+/* Runs CMD on every rank thread; returns the first rank's failure. */
+static sl_status_t sl_cuda_run_all(sl_cuda_backend_t *be, sl_cuda_cmd_t cmd)
+{
+    pthread_mutex_lock(&be->mutex);
+    be->cmd = cmd;
+    be->pending = be->tp;
+    be->cmd_id++;
+    pthread_cond_broadcast(&be->start);
+    while (be->pending > 0)
+        pthread_cond_wait(&be->done, &be->mutex);
+    pthread_mutex_unlock(&be->mutex);
+    for (int i = 0; i < be->tp; i++)
+        if (be->ranks[i].status != SL_OK)
+            return be->ranks[i].status;
+    return SL_OK;
+}
+
+/* ---- steps ------------------------------------------------------------------ */
+
+static sl_status_t sl_cuda_step(sl_cuda_backend_t *be, const sl_batch_t *batch, int greedy,
+                                float *logits, int32_t *tokens_out)
+{
+    sl_status_t s;
+
+    if (atomic_load(&be->failed)) {
+        sl_error("CUDA backend: unusable after an earlier failure");
+        return SL_ERR_CUDA;
+    }
+    if ((s = sl_cuda_plan_step(be, batch, greedy, logits, tokens_out)) != SL_OK)
+        return s;
+    return sl_cuda_run_all(be, SL_CUDA_CMD_STEP);
+}
+
+static sl_status_t sl_cuda_forward(sl_backend_t *base, const sl_batch_t *batch, float *logits)
+{
+    return sl_cuda_step((sl_cuda_backend_t *)base, batch, 0, logits, NULL);
+}
+
+sl_status_t sl_cuda_backend_forward_greedy(sl_backend_t *base, const sl_batch_t *batch,
+                                           int32_t *tokens_out)
+{
+    if (base == NULL || strcmp(base->name, "cuda") != 0) {
+        sl_error("sl_cuda_backend_forward_greedy: not a CUDA backend");
+        return SL_ERR_INVALID_ARG;
+    }
+    return sl_cuda_step((sl_cuda_backend_t *)base, batch, 1, NULL, tokens_out);
+}
+
+void sl_cuda_backend_get_info(const sl_backend_t *base, sl_cuda_backend_info_t *info)
+{
+    *info = ((const sl_cuda_backend_t *)base)->info;
+}
+
+/* ---- teardown ----------------------------------------------------------------- */
+
+static void sl_cuda_rank_release(sl_cuda_rank_t *r)
+{
+    if (cudaSetDevice(r->device) != cudaSuccess)
+        return;
+    if (r->stream != NULL)
+        (void)cudaStreamSynchronize(r->stream);
+    sl_cuda_rank_free_graphs(r);
+    sl_cuda_rank_free_activations(r);
+    sl_cuda_weights_free(r);
+    if (r->nccl != NULL && !r->nccl_aborted)
+        (void)ncclCommDestroy(r->nccl);
+    r->nccl = NULL;
+    void *bufs[] = {r->kv, r->rope_cos, r->rope_sin, r->arena, r->cublas_ws};
+    for (size_t i = 0; i < sizeof(bufs) / sizeof(bufs[0]); i++)
+        if (bufs[i] != NULL)
+            (void)cudaFree(bufs[i]);
+    if (r->cublas != NULL)
+        (void)cublasDestroy(r->cublas);
+    if (r->stream != NULL)
+        (void)cudaStreamDestroy(r->stream);
+}
+
+static void sl_cuda_destroy(sl_backend_t *base)
+{
+    sl_cuda_backend_t *be = (sl_cuda_backend_t *)base;
+    int started = 0;
+
+    for (int i = 0; be->ranks != NULL && i < be->tp; i++)
+        started += be->ranks[i].thread_started;
+    if (started > 0) {
+        pthread_mutex_lock(&be->mutex);
+        be->cmd = SL_CUDA_CMD_STOP;
+        be->pending = started;
+        be->cmd_id++;
+        pthread_cond_broadcast(&be->start);
+        pthread_mutex_unlock(&be->mutex);
+        for (int i = 0; i < be->tp; i++)
+            if (be->ranks[i].thread_started)
+                pthread_join(be->ranks[i].thread, NULL);
+    }
+    for (int i = 0; be->ranks != NULL && i < be->tp; i++)
+        sl_cuda_rank_release(&be->ranks[i]);
+    if (be->arena_host != NULL)
+        (void)cudaFreeHost(be->arena_host);
+    if (be->logits_host != NULL)
+        (void)cudaFreeHost(be->logits_host);
+    if (be->am_host != NULL)
+        (void)cudaFreeHost(be->am_host);
+    free(be->pos_tmp);
+    free(be->seq_of_tmp);
+    free(be->slots_tmp);
+    free(be->ranks);
+    sl_rope_table_free(be->rope);
+    pthread_cond_destroy(&be->done);
+    pthread_cond_destroy(&be->start);
+    pthread_mutex_destroy(&be->mutex);
+    free(be);
+}
+
+static const sl_backend_ops_t sl_cuda_ops = {
+    .forward = sl_cuda_forward,
+    .destroy = sl_cuda_destroy,
+};
+
+/* ---- creation --------------------------------------------------------------- */
+
+static int sl_env_int(const char *name, int fallback)
+{
+    const char *v = getenv(name);
+    char *end;
+    long x = v != NULL ? strtol(v, &end, 10) : 0;
+    return v != NULL && *v != '\0' && *end == '\0' && x >= 0 && x < (1 << 30) ? (int)x
+                                                                               : fallback;
+}
+
+/* Checks what the kernels take and fills sizes that do not need a GPU. */
+static sl_status_t sl_cuda_sizes(sl_cuda_backend_t *be)
+{
+    const sl_model_config_t *c = be->config;
+    const sl_cuda_options_t *o = &be->opt;
+
+    if (!sl_cuda_attention_decode_supported((int)c->head_dim)) {
+        sl_error("CUDA backend: head_dim %lld is not supported (16, 32, 64, 128, 256)",
+                 (long long)c->head_dim);
+        return SL_ERR_UNSUPPORTED;
+    }
+    if (c->rope.rotary_dim != c->head_dim) {
+        sl_error("CUDA backend: partial rotary embeddings are not supported");
+        return SL_ERR_UNSUPPORTED;
+    }
+    if (c->hidden_size > (1 << 20) || c->intermediate_size > (1 << 24) ||
+        c->vocab_size > INT32_MAX / 2) {
+        sl_error("CUDA backend: model dimensions beyond what the kernels index");
+        return SL_ERR_UNSUPPORTED;
+    }
+    be->block_size = o->block_size > 0 ? o->block_size : 16;
+    be->max_tokens = o->max_tokens > 0 ? o->max_tokens : 8192;
+    if (o->block_size < 0 || o->max_tokens < 0 || o->num_blocks < 0 ||
+        o->mem_fraction_static <= 0 || o->mem_fraction_static > 1 ||
+        o->cuda_graph_max_bs < 0) {
+        sl_error("CUDA backend: invalid options (block_size %d, max_tokens %d, num_blocks %d, "
+                 "mem_fraction_static %g, cuda_graph_max_bs %d)",
+                 o->block_size, o->max_tokens, o->num_blocks, o->mem_fraction_static,
+                 o->cuda_graph_max_bs);
+        return SL_ERR_INVALID_ARG;
+    }
+    int graph_max = o->disable_cuda_graph ? 0
+                    : o->cuda_graph_max_bs > 0 ? o->cuda_graph_max_bs
+                                               : 256;
+    graph_max = graph_max > be->max_tokens ? be->max_tokens : graph_max;
+    /* 1, 2, 4, 8, then every 8 (as SGLang), at most 64 sizes */
+    be->num_graph_sizes = 0;
+    for (int bs = 1; bs <= graph_max && be->num_graph_sizes < 64;
+         bs = bs < 8 ? bs * 2 : bs + 8)
+        be->graph_sizes[be->num_graph_sizes++] = bs;
+    if (graph_max > 0 && be->graph_sizes[be->num_graph_sizes - 1] < graph_max &&
+        be->num_graph_sizes < 64)
+        be->graph_sizes[be->num_graph_sizes++] = graph_max;
+    be->info.cuda_graph_max_bs = graph_max;
+    be->logit_chunk = be->max_tokens < 256 ? be->max_tokens : 256;
+    if (be->logit_chunk < graph_max)
+        be->logit_chunk = graph_max;
+
+    be->vocab_pad = 0;
+    for (int r = 0; r < be->tp; r++) {
+        const sl_rank_geometry_t *g = &be->model->ranks[r].geometry;
+        sl_cuda_rank_t *rk = &be->ranks[r];
+        rk->heads = (int32_t)g->num_heads;
+        rk->kv_heads = (int32_t)g->num_kv_heads;
+        rk->inter = (int32_t)g->intermediate;
+        rk->qkv_dim = (int32_t)((g->num_heads + 2 * g->num_kv_heads) * c->head_dim);
+        rk->vocab_begin = (int32_t)g->vocab_begin;
+        rk->vocab_local = (int32_t)(g->vocab_end - g->vocab_begin);
+        if (rk->vocab_local < 1) {
+            sl_error("CUDA backend: TP %d leaves rank %d no vocabulary rows", be->tp, r);
+            return SL_ERR_UNSUPPORTED;
+        }
+        if (rk->vocab_local > be->vocab_pad)
+            be->vocab_pad = rk->vocab_local;
+    }
+    be->kv_block_bytes = 2 * (size_t)be->block_size * (size_t)be->ranks[0].kv_heads *
+                         (size_t)c->head_dim * 2;
+
+    /* The decode kernel's split workspace for the worst token count. */
+    int64_t worst = be->max_tokens;
+    for (int t = 1; t <= be->max_tokens && t <= 4096; t++) {
+        int sp = sl_cuda_attention_splits(t, be->ranks[0].heads, be->ranks[0].kv_heads,
+                                          (int)c->head_dim, INT64_MAX, be->sm_count);
+        int pow2 = 1;
+        while (pow2 < sp) /* graphs round the split count up (cuda_step.c) */
+            pow2 *= 2;
+        sp = pow2;
+        if ((int64_t)t * sp > worst)
+            worst = (int64_t)t * sp;
+    }
+    be->attn_ws_floats = worst * be->ranks[0].heads * ((int64_t)c->head_dim + 2);
+    be->rope_positions = c->max_position < (1 << 22) ? (int32_t)c->max_position : (1 << 22);
+
+    be->gemv_max_rows = sl_env_int("SLINFER_GEMV_MAX_ROWS", SL_CUDA_GEMV_MAX_ROWS);
+    if (be->gemv_max_rows > SL_CUDA_GEMV_MAX_ROWS)
+        be->gemv_max_rows = SL_CUDA_GEMV_MAX_ROWS;
+    be->prefill_min = sl_env_int("SLINFER_PREFILL_MIN_TOKENS", SL_CUDA_PREFILL_MIN_TOKENS);
+    if (be->prefill_min < 1)
+        be->prefill_min = 1;
+    be->timeout_s = sl_env_int("SLINFER_CUDA_TIMEOUT", 300);
+    return SL_OK;
+}
+
+/* The TP group's communicator: one per rank, made together from one id. */
+static sl_status_t sl_cuda_nccl_init(sl_cuda_backend_t *be)
+{
+    ncclUniqueId id;
+
+    if (be->tp == 1)
+        return SL_OK;
+    if (be->opt.nccl_id != NULL)
+        memcpy(&id, be->opt.nccl_id, sizeof(id));
+    else
+        SL_NCCL_RETURN_IF_ERROR(ncclGetUniqueId(&id));
+    SL_NCCL_RETURN_IF_ERROR(ncclGroupStart());
+    for (int r = 0; r < be->tp; r++) {
+        cudaError_t e = cudaSetDevice(be->ranks[r].device);
+        ncclResult_t n = e == cudaSuccess
+                             ? ncclCommInitRank(&be->ranks[r].nccl, be->tp, id, r)
+                             : ncclInvalidUsage;
+        if (n != ncclSuccess) {
+            sl_error("ncclCommInitRank for rank %d on GPU %d: %s", r, be->ranks[r].device,
+                     e != cudaSuccess ? cudaGetErrorString(e) : ncclGetErrorString(n));
+            (void)ncclGroupEnd();
+            return SL_ERR_NCCL;
+        }
+    }
+    SL_NCCL_RETURN_IF_ERROR(ncclGroupEnd());
+    return SL_OK;
+}
+
+/* KV blocks that fit every rank's free memory after weights and buffers. */
+static sl_status_t sl_cuda_kv_blocks(sl_cuda_backend_t *be)
+{
+    const sl_model_config_t *c = be->config;
+    size_t per_block = (size_t)c->num_layers * be->kv_block_bytes;
+    size_t min_free = SIZE_MAX;
+
+    for (int r = 0; r < be->tp; r++) {
+        size_t free_b = 0, total_b = 0;
+        SL_CUDA_RETURN_IF_ERROR(cudaSetDevice(be->ranks[r].device));
+        SL_CUDA_RETURN_IF_ERROR(cudaMemGetInfo(&free_b, &total_b));
+        min_free = free_b < min_free ? free_b : min_free;
+    }
+    if (be->opt.num_blocks > 0) {
+        be->num_blocks = be->opt.num_blocks;
+    } else {
+        double want = (double)min_free * be->opt.mem_fraction_static / (double)per_block - 1;
+        if (want < 1) {
+            sl_error("CUDA backend: no room for a KV cache: %.2f GB free after the weights, "
+                     "%.1f MB per block",
+                     (double)min_free / 1e9, (double)per_block / 1e6);
+            return SL_ERR_NO_MEMORY;
+        }
+        be->num_blocks = want > INT32_MAX / 2 ? INT32_MAX / 2 : (int32_t)want;
+    }
+    if ((int64_t)be->num_blocks * be->block_size > INT32_MAX) {
+        sl_error("CUDA backend: %d KV blocks of %d exceed 2^31 slots", be->num_blocks,
+                 be->block_size);
+        return SL_ERR_UNSUPPORTED;
+    }
+    return SL_OK;
+}
+
+sl_status_t sl_cuda_backend_create(const sl_model_t *model, const sl_cuda_options_t *options,
+                                   sl_backend_t **backend_p)
+{
+    sl_cuda_backend_t *be = calloc(1, sizeof(*be));
+    int ndev = 0, caller_dev = 0;
+    double t0 = sl_clock();
+    sl_status_t s;
+
+    if (be == NULL) {
+        sl_error("out of memory creating the CUDA backend");
+        return SL_ERR_NO_MEMORY;
+    }
+    pthread_mutex_init(&be->mutex, NULL);
+    pthread_cond_init(&be->start, NULL);
+    pthread_cond_init(&be->done, NULL);
+    atomic_init(&be->failed, 0);
+    be->base.ops = &sl_cuda_ops;
+    be->base.name = "cuda";
+    be->model = model;
+    be->config = model->config;
+    be->tp = model->tp;
+    if (options != NULL)
+        be->opt = *options;
+    else
+        sl_cuda_options_init(&be->opt);
+    if (be->opt.mem_fraction_static == 0)
+        be->opt.mem_fraction_static = 0.9;
+    /* NVLink SHARP / multicast is not needed and can take shared GPUs out of
+     * service on some hosts: off unless the user says otherwise. */
+    setenv("NCCL_NVLS_ENABLE", "0", 0);
+
+    cudaError_t e = cudaGetDeviceCount(&ndev);
+    if (e != cudaSuccess || ndev < be->tp) {
+        sl_error("CUDA backend: TP %d needs %d GPUs; %d usable here%s%s", be->tp, be->tp,
+                 e == cudaSuccess ? ndev : 0, e != cudaSuccess ? ": " : "",
+                 e != cudaSuccess ? cudaGetErrorString(e) : "");
+        s = SL_ERR_NO_DEVICE;
+        goto err;
+    }
+    (void)cudaGetDevice(&caller_dev);
+    be->ranks = calloc((size_t)be->tp, sizeof(*be->ranks));
+    if (be->ranks == NULL) {
+        s = SL_ERR_NO_MEMORY;
+        sl_error("out of memory creating the CUDA backend");
+        goto err;
+    }
+    for (int r = 0; r < be->tp; r++) {
+        be->ranks[r].be = be;
+        be->ranks[r].rank = r;
+        be->ranks[r].device = be->opt.devices != NULL ? be->opt.devices[r] : r;
+        if (be->ranks[r].device < 0 || be->ranks[r].device >= ndev) {
+            sl_error("CUDA backend: rank %d on GPU %d, but there are %d", r,
+                     be->ranks[r].device, ndev);
+            s = SL_ERR_INVALID_ARG;
+            goto err;
+        }
+    }
+    struct cudaDeviceProp prop;
+    if (cudaGetDeviceProperties(&prop, be->ranks[0].device) != cudaSuccess) {
+        sl_error("cudaGetDeviceProperties(%d) failed", be->ranks[0].device);
+        s = SL_ERR_CUDA;
+        goto err;
+    }
+    be->sm_count = prop.multiProcessorCount;
+    snprintf(be->info.device_name, sizeof(be->info.device_name), "%.63s", prop.name);
+    be->info.tp = be->tp;
+    if ((s = sl_cuda_sizes(be)) != SL_OK ||
+        (s = sl_rope_table_create(&be->config->rope, be->rope_positions, &be->rope)) != SL_OK)
+        goto err;
+
+    be->pos_tmp = malloc((size_t)be->max_tokens * sizeof(int32_t));
+    be->seq_of_tmp = malloc((size_t)be->max_tokens * sizeof(int32_t));
+    be->slots_tmp = malloc((size_t)be->max_tokens * sizeof(int64_t));
+    if (be->pos_tmp == NULL || be->seq_of_tmp == NULL || be->slots_tmp == NULL) {
+        sl_error("out of memory for the step tables of %d tokens", be->max_tokens);
+        s = SL_ERR_NO_MEMORY;
+        goto err;
+    }
+    e = cudaHostAlloc((void **)&be->logits_host,
+                      (size_t)be->logit_chunk * (size_t)be->config->vocab_size * 4,
+                      cudaHostAllocPortable);
+    if (e == cudaSuccess)
+        e = cudaHostAlloc((void **)&be->am_host,
+                          (size_t)be->tp * be->logit_chunk * sizeof(sl_cuda_argmax_t),
+                          cudaHostAllocPortable);
+    if (e != cudaSuccess) {
+        sl_error("cudaHostAlloc for the logits: %s", cudaGetErrorString(e));
+        s = SL_ERR_NO_MEMORY;
+        goto err;
+    }
+
+    for (int r = 0; r < be->tp; r++) {
+        int err = pthread_create(&be->ranks[r].thread, NULL, sl_cuda_rank_main, &be->ranks[r]);
+        if (err != 0) {
+            sl_error("pthread_create for CUDA rank %d: %s", r, strerror(err));
+            s = SL_ERR_NO_MEMORY;
+            goto err;
+        }
+        be->ranks[r].thread_started = 1;
+    }
+    if ((s = sl_cuda_run_all(be, SL_CUDA_CMD_INIT)) != SL_OK)
+        goto err;
+    be->info.load_seconds = sl_clock() - t0;
+    be->info.weight_bytes = be->ranks[0].w.bytes;
+    if ((s = sl_cuda_nccl_init(be)) != SL_OK || (s = sl_cuda_kv_blocks(be)) != SL_OK ||
+        (s = sl_cuda_run_all(be, SL_CUDA_CMD_KV)) != SL_OK)
+        goto err;
+    (void)cudaSetDevice(caller_dev);
+
+    be->base.limits.block_size = be->block_size;
+    be->base.limits.num_blocks = be->num_blocks;
+    be->base.limits.vocab_size = (int32_t)be->config->vocab_size;
+    int64_t capacity = (int64_t)be->num_blocks * be->block_size;
+    be->base.limits.max_position = (int32_t)(be->rope_positions < capacity ? be->rope_positions
+                                                                           : capacity);
+    be->info.kv_tokens = capacity;
+    be->info.kv_bytes = (uint64_t)be->config->num_layers * ((uint64_t)be->num_blocks + 1) *
+                        be->kv_block_bytes;
+    char graphs[32] = "off";
+    if (be->info.cuda_graph_max_bs > 0)
+        snprintf(graphs, sizeof(graphs), "up to batch %d", be->info.cuda_graph_max_bs);
+    sl_info("CUDA backend: TP %d on %s x%d; weights %.2f GB per GPU in %.1f s%s; KV cache "
+            "%lld tokens (%d blocks of %d, %.1f GB per GPU); CUDA graphs %s",
+            be->tp, be->info.device_name, be->tp, (double)be->info.weight_bytes / 1e9,
+            be->info.load_seconds, be->opt.dummy_on_device ? " (dummy, generated on GPU)" : "",
+            (long long)capacity, be->num_blocks, be->block_size,
+            (double)be->info.kv_bytes / 1e9, graphs);
+    *backend_p = &be->base;
+    return SL_OK;
+err:
+    (void)cudaSetDevice(caller_dev);
+    sl_cuda_destroy(&be->base);
+    return s;
+}

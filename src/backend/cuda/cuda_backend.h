@@ -1,0 +1,95 @@
+/*
+ * cuda_backend.h - the CUDA backend: bf16 weights and paged KV cache in GPU
+ * memory, cuBLAS and the kernels of gpu/, tensor parallelism over NCCL with
+ * one worker thread per GPU, CUDA graphs for decode steps.
+ *
+ * sl_cuda_backend_create() starts one worker thread per TP rank (bound to
+ * its GPU's cores and memory when a job placement is given), loads each
+ * rank's shard of the model into its GPU (bf16, through pinned staging
+ * buffers with the host copies of the next chunk overlapping the device copy
+ * of the last; or generated in place with dummy_on_device), creates one NCCL
+ * communicator for the TP group, then sizes the KV cache from what is left:
+ * mem_fraction_static of the free memory after weights and activations.
+ *
+ * A forward step (backend.h) is planned on the caller's thread (token and
+ * block tables packed into one pinned buffer), then every rank uploads it
+ * with one copy and runs the layers: decode batches of at most
+ * cuda_graph_max_bs sequences replay a captured CUDA graph (padded to the
+ * next captured size), anything else runs eagerly. Results are the CPU
+ * backend's up to bf16 rounding of the activations (tests/gpu/test_cuda_forward.c
+ * states the bound and holds it to it).
+ *
+ * Errors: every CUDA, cuBLAS and NCCL call is checked; a step waits for its
+ * GPU work by polling, watching NCCL's asynchronous error and the other
+ * ranks, so a failed or hung peer makes every rank abort its communicator
+ * (ncclCommAbort) and the step return SL_ERR_NCCL / SL_ERR_CUDA instead of
+ * hanging. After such an error the backend refuses further steps.
+ */
+#ifndef SL_BACKEND_CUDA_CUDA_BACKEND_H
+#define SL_BACKEND_CUDA_CUDA_BACKEND_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "backend/backend.h"
+#include "model/model.h"
+
+typedef struct sl_job sl_job_t;
+
+typedef struct sl_cuda_options {
+    int32_t block_size;          /* KV slots per block (default 16)                   */
+    int32_t num_blocks;          /* KV blocks per rank; 0: from mem_fraction_static    */
+    double mem_fraction_static;  /* of the free memory after weights (default 0.9)     */
+    int32_t max_tokens;          /* most tokens in one step (default 8192)             */
+    int32_t cuda_graph_max_bs;   /* largest decode batch replayed as a graph (256)     */
+    int disable_cuda_graph;      /* run every step eagerly                             */
+    const int *devices;          /* [tp] CUDA device of each rank; NULL: 0..tp-1       */
+    const sl_job_t *job;         /* bind rank r's thread with sl_job_bind_gpu_thread(job,
+                                    r); NULL: no binding                                */
+    int dummy_on_device;         /* generate --load-format dummy weights on the GPUs
+                                    (the model's own views are then not read)           */
+    uint64_t seed;               /* of those weights                                   */
+    const void *nccl_id;         /* ncclUniqueId of the TP group (from a bootstrap);
+                                    NULL: made here (one process holds the group)       */
+} sl_cuda_options_t;
+
+/* The defaults above (all zero / NULL but mem_fraction_static). */
+void sl_cuda_options_init(sl_cuda_options_t *options);
+
+/*
+ * Creates the backend for MODEL (which must outlive it) over model->tp GPUs.
+ * Errors: SL_ERR_NO_DEVICE (fewer GPUs than ranks), SL_ERR_UNSUPPORTED
+ * (a shape the kernels do not take), SL_ERR_CUDA, SL_ERR_NCCL,
+ * SL_ERR_INVALID_ARG, SL_ERR_NO_MEMORY (host or device).
+ */
+sl_status_t sl_cuda_backend_create(const sl_model_t *model, const sl_cuda_options_t *options,
+                                   sl_backend_t **backend_p);
+
+/*
+ * A forward step that samples greedily on the GPU instead of returning
+ * logits: tokens_out [batch->num_logits] = the argmax of each requested row
+ * (ties: lowest id). Only 8 bytes per row cross PCIe, against 4 * vocab for
+ * the logits. BACKEND must be a CUDA backend.
+ */
+sl_status_t sl_cuda_backend_forward_greedy(sl_backend_t *backend, const sl_batch_t *batch,
+                                           int32_t *tokens_out);
+
+/* What the backend holds, for reports. */
+typedef struct sl_cuda_backend_info {
+    int tp;
+    char device_name[64];
+    int sm_count;
+    uint64_t weight_bytes;     /* per rank (rank 0) */
+    uint64_t kv_bytes;         /* per rank */
+    int64_t kv_tokens;         /* num_blocks * block_size */
+    double load_seconds;       /* weights to device */
+    int cuda_graph_max_bs;     /* 0: graphs off */
+    int64_t graph_replays, eager_steps;
+} sl_cuda_backend_info_t;
+
+void sl_cuda_backend_get_info(const sl_backend_t *backend, sl_cuda_backend_info_t *info);
+
+/* Number of CUDA devices usable here (0 without a driver or GPU). */
+int sl_cuda_device_count(void);
+
+#endif /* SL_BACKEND_CUDA_CUDA_BACKEND_H */

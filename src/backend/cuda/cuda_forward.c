@@ -1,0 +1,450 @@
+/*
+ * cuda_forward.c - the forward pass of one TP rank on its GPU, read top to
+ * bottom like the CPU backend's (backend/cpu/forward.c), every step one
+ * kernel or GEMM on the rank's stream:
+ *
+ *   embedding (vocab-parallel, all-reduce) -> per layer:
+ *     residual += x; xn = RMSNorm(residual)              rmsnorm.cu
+ *     qkv = xn W_qkv^T                                   one GEMM (q, k, v fused)
+ *     bias, q/k norm, RoPE; k, v -> paged cache          rope_kv.cu
+ *     attn = softmax(q K^T) V over the cache             attention.cu
+ *     x = attn W_o^T; all-reduce (+ bias)
+ *     residual += x; xn = RMSNorm(residual)
+ *     gu = xn W_gu^T                                     one GEMM (gate, up fused)
+ *     act = silu(gate) * up                              activation.cu
+ *     x = act W_down^T; all-reduce (+ bias)
+ *   -> rows that need logits: final norm, LM head (float32, this rank's
+ *      vocabulary), all-gather; or argmax and all-gather of (value, id).
+ *
+ * GEMMs with at most gemv_max_rows rows (decode) use the GEMV kernel, the
+ * rest cuBLAS (bf16 in, float32 accumulation). Decode batches are captured
+ * once per padded size, sampling mode and attention split count (a power of
+ * two chosen from the longest context, so short contexts do not pay for 32
+ * mostly empty splits) as a CUDA graph -- after one eager run, so every
+ * kernel's module is loaded before capture -- and replayed.
+ */
+#include "config.h"
+
+#include <math.h>
+#include <sched.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "backend/cuda/cuda_internal.h"
+#include "core/log.h"
+
+/* ---- buffers ---------------------------------------------------------------- */
+
+static sl_status_t sl_cuda_alloc(sl_cuda_rank_t *r, void *p_out, size_t bytes, const char *what)
+{
+    void **p = p_out;
+    if (bytes == 0) {
+        *p = NULL;
+        return SL_OK;
+    }
+    cudaError_t e = cudaMalloc(p, bytes);
+    if (e != cudaSuccess) {
+        *p = NULL;
+        sl_error("rank %d: cudaMalloc of %.1f MB for %s on GPU %d: %s", r->rank,
+                 (double)bytes / 1e6, what, r->device, cudaGetErrorString(e));
+        return e == cudaErrorMemoryAllocation ? SL_ERR_NO_MEMORY : SL_ERR_CUDA;
+    }
+    return SL_OK;
+}
+
+sl_status_t sl_cuda_rank_alloc_activations(sl_cuda_rank_t *r)
+{
+    const sl_cuda_backend_t *be = r->be;
+    size_t t = (size_t)be->max_tokens, h = (size_t)be->config->hidden_size;
+    size_t hd = (size_t)be->config->head_dim, chunk = (size_t)be->logit_chunk;
+    size_t tp = (size_t)be->tp, vp = (size_t)be->vocab_pad;
+
+    SL_RETURN_IF(sl_cuda_alloc(r, &r->x, t * h * 2, "activations"));
+    SL_RETURN_IF(sl_cuda_alloc(r, &r->residual, t * h * 2, "activations"));
+    SL_RETURN_IF(sl_cuda_alloc(r, &r->xn, t * h * 2, "activations"));
+    SL_RETURN_IF(sl_cuda_alloc(r, &r->qkv, t * (size_t)r->qkv_dim * 2, "activations"));
+    SL_RETURN_IF(sl_cuda_alloc(r, &r->attn, t * (size_t)r->heads * hd * 2, "activations"));
+    SL_RETURN_IF(sl_cuda_alloc(r, &r->gu, t * 2 * (size_t)r->inter * 2, "activations"));
+    SL_RETURN_IF(sl_cuda_alloc(r, &r->act, t * (size_t)r->inter * 2, "activations"));
+    SL_RETURN_IF(sl_cuda_alloc(r, &r->attn_ws, (size_t)be->attn_ws_floats * 4, "attention"));
+    SL_RETURN_IF(sl_cuda_alloc(r, &r->xl, chunk * h * 2, "logits"));
+    SL_RETURN_IF(sl_cuda_alloc(r, &r->rl, chunk * h * 2, "logits"));
+    SL_RETURN_IF(sl_cuda_alloc(r, &r->lg, chunk * vp * 4, "logits"));
+    SL_RETURN_IF(sl_cuda_alloc(r, &r->gathered, tp > 1 ? tp * chunk * vp * 4 : 0, "logits"));
+    SL_RETURN_IF(sl_cuda_alloc(r, &r->am, chunk * sizeof(sl_cuda_argmax_t), "argmax"));
+    SL_RETURN_IF(sl_cuda_alloc(r, &r->am_all, tp > 1 ? tp * chunk * sizeof(sl_cuda_argmax_t) : 0,
+                               "argmax"));
+    return SL_OK;
+}
+
+void sl_cuda_rank_free_activations(sl_cuda_rank_t *r)
+{
+    void *bufs[] = {r->x,  r->residual, r->xn, r->qkv,      r->attn, r->gu,    r->act,
+                    r->attn_ws, r->xl,  r->rl, r->lg, r->gathered, r->am, r->am_all};
+    for (size_t i = 0; i < sizeof(bufs) / sizeof(bufs[0]); i++)
+        if (bufs[i] != NULL)
+            (void)cudaFree(bufs[i]);
+    r->x = r->residual = r->xn = r->qkv = r->attn = r->gu = r->act = r->xl = r->rl = NULL;
+    r->attn_ws = r->lg = r->gathered = NULL;
+    r->am = r->am_all = NULL;
+}
+
+/* ---- GEMM, collectives ------------------------------------------------------ */
+
+sl_status_t sl_cuda_linear(sl_cuda_rank_t *r, void *out, int out_f32, int64_t ldo,
+                           const uint16_t *x, int64_t ldx, const uint16_t *w, int n,
+                           int out_dim, int in_dim)
+{
+    static const float one = 1.0f, zero = 0.0f;
+
+    if (n == 0 || out_dim == 0)
+        return SL_OK;
+    if (n <= r->be->gemv_max_rows && sl_cuda_gemv_supported(n, in_dim, x, ldx, w))
+        return sl_cuda_gemv_bf16(out, out_f32, ldo, x, ldx, w, n, out_dim, in_dim, r->stream);
+    /* Column-major view: out^T [out_dim, n] = W [in_dim, out_dim]^T . x^T [in_dim, n]. */
+    SL_CUBLAS_RETURN_IF_ERROR(cublasGemmEx(
+        r->cublas, CUBLAS_OP_T, CUBLAS_OP_N, out_dim, n, in_dim, &one, w, CUDA_R_16BF, in_dim, x,
+        CUDA_R_16BF, (int)ldx, &zero, out, out_f32 ? CUDA_R_32F : CUDA_R_16BF, (int)ldo,
+        CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+    return SL_OK;
+}
+
+/* buf [count] bf16: the sum over the TP group, in place. */
+static sl_status_t sl_cuda_all_reduce(sl_cuda_rank_t *r, uint16_t *buf, size_t count)
+{
+    if (r->nccl == NULL)
+        return SL_OK;
+    SL_NCCL_RETURN_IF_ERROR(
+        ncclAllReduce(buf, buf, count, ncclBfloat16, ncclSum, r->nccl, r->stream));
+    return SL_OK;
+}
+
+/* ---- the layers --------------------------------------------------------------- */
+
+static sl_status_t sl_cuda_enqueue_layers(sl_cuda_rank_t *r, const sl_cuda_step_t *st)
+{
+    const sl_cuda_backend_t *be = r->be;
+    const sl_model_config_t *c = be->config;
+    const cudaStream_t stream = r->stream;
+    const int n = st->num_tokens, h = (int)c->hidden_size, hd = (int)c->head_dim;
+    const int heads = r->heads, kv_heads = r->kv_heads, inter = r->inter;
+    const int qkv_dim = r->qkv_dim, attn_dim = heads * hd;
+    const float eps = (float)c->rms_norm_eps;
+    const char *a = r->arena;
+    const int32_t *tokens = (const int32_t *)(a + st->layout.tokens);         /* [n] */
+    const int32_t *positions = (const int32_t *)(a + st->layout.positions);   /* [n] */
+    const int64_t *slots = (const int64_t *)(a + st->layout.slots);           /* [n] */
+    sl_cuda_attn_meta_t meta = {
+        .positions = positions,
+        .seq_of = (const int32_t *)(a + st->layout.seq_of),
+        .block_offset = (const int32_t *)(a + st->layout.block_offset),
+        .block_tables = (const int32_t *)(a + st->layout.block_tables),
+        .decode_tokens = (const int32_t *)(a + st->layout.decode_tokens),
+        .num_decode = st->num_decode,
+        .splits = st->splits,
+        .tiles = (const int32_t *)(a + st->layout.tiles),
+        .num_tiles = st->num_tiles,
+    };
+    sl_cuda_attn_shape_t shape = {
+        .num_heads = heads, .num_kv_heads = kv_heads, .head_dim = hd,
+        .block_size = be->block_size, .scale = (float)(1.0 / sqrt((double)hd)),
+    };
+
+    /* Embedding: each rank gathers its vocabulary rows; the sum is exact. */
+    SL_RETURN_IF(sl_cuda_embedding_bf16(r->x, tokens, n, r->w.embed, r->vocab_local, h,
+                                        r->vocab_begin, stream));
+    SL_RETURN_IF(sl_cuda_all_reduce(r, r->x, (size_t)n * h));
+    SL_CUDA_RETURN_IF_ERROR(cudaMemsetAsync(r->residual, 0, (size_t)n * h * 2, stream));
+
+    for (int64_t l = 0; l < c->num_layers; l++) {
+        const sl_cuda_layer_t *L = &r->w.layers[l];
+        uint16_t *k_cache = r->kv + (size_t)l * 2 * r->kv_layer_elems; /* [slots, kv, hd] */
+        uint16_t *v_cache = k_cache + r->kv_layer_elems;
+
+        /* Attention: residual += x; xn = norm(residual). */
+        SL_RETURN_IF(sl_cuda_rmsnorm_bf16(r->xn, r->x, r->residual, L->attn_norm, n, h, eps,
+                                          stream));
+        SL_RETURN_IF(sl_cuda_linear(r, r->qkv, 0, qkv_dim, r->xn, h, L->w_qkv, n, qkv_dim, h));
+        SL_RETURN_IF(sl_cuda_qkv_rope_store_bf16(r->qkv, L->b_qkv, L->q_norm, L->k_norm, eps,
+                                                 r->rope_cos, r->rope_sin, positions, slots, n,
+                                                 heads, kv_heads, hd, k_cache, v_cache,
+                                                 stream));
+        shape.window = L->window;
+        SL_RETURN_IF(sl_cuda_paged_attention_bf16(r->attn, r->qkv, qkv_dim, k_cache, v_cache,
+                                                  &meta, &shape, r->attn_ws, stream));
+        SL_RETURN_IF(sl_cuda_linear(r, r->x, 0, h, r->attn, attn_dim, L->w_o, n, h, attn_dim));
+        SL_RETURN_IF(sl_cuda_all_reduce(r, r->x, (size_t)n * h));
+        if (L->b_o != NULL)
+            SL_RETURN_IF(sl_cuda_add_bias_bf16(r->x, L->b_o, n, h, stream));
+
+        /* MLP: residual += x; xn = norm(residual); x = down(silu(gate) * up). */
+        SL_RETURN_IF(sl_cuda_rmsnorm_bf16(r->xn, r->x, r->residual, L->mlp_norm, n, h, eps,
+                                          stream));
+        SL_RETURN_IF(sl_cuda_linear(r, r->gu, 0, 2 * inter, r->xn, h, L->w_gu, n, 2 * inter, h));
+        if (L->b_gu != NULL)
+            SL_RETURN_IF(sl_cuda_add_bias_bf16(r->gu, L->b_gu, n, 2 * inter, stream));
+        SL_RETURN_IF(sl_cuda_silu_mul_bf16(r->act, r->gu, n, inter, stream));
+        SL_RETURN_IF(sl_cuda_linear(r, r->x, 0, h, r->act, inter, L->w_down, n, h, inter));
+        SL_RETURN_IF(sl_cuda_all_reduce(r, r->x, (size_t)n * h));
+        if (L->b_down != NULL)
+            SL_RETURN_IF(sl_cuda_add_bias_bf16(r->x, L->b_down, n, h, stream));
+    }
+    return SL_OK;
+}
+
+/* Logit rows [c0, c0 + cn) of the step: final norm, LM head, and to rank 0's
+ * pinned buffer either the gathered float32 logits or every rank's argmax. */
+static sl_status_t sl_cuda_enqueue_logits(sl_cuda_rank_t *r, const sl_cuda_step_t *st,
+                                          int32_t c0, int32_t cn)
+{
+    sl_cuda_backend_t *be = r->be;
+    const sl_model_config_t *c = be->config;
+    const cudaStream_t stream = r->stream;
+    const int h = (int)c->hidden_size, vp = be->vocab_pad;
+    const int32_t *rows = (const int32_t *)((const char *)r->arena + st->layout.logit_rows) + c0;
+
+    SL_RETURN_IF(sl_cuda_gather_rows_bf16(r->xl, r->x, rows, cn, h, stream));
+    SL_RETURN_IF(sl_cuda_gather_rows_bf16(r->rl, r->residual, rows, cn, h, stream));
+    SL_RETURN_IF(sl_cuda_rmsnorm_bf16(r->xl, r->xl, r->rl, r->w.final_norm, cn, h,
+                                      (float)c->rms_norm_eps, stream));
+    SL_RETURN_IF(sl_cuda_linear(r, r->lg, 1, vp, r->xl, h, r->w.lm_head, cn, r->vocab_local, h));
+
+    if (st->greedy) {
+        SL_RETURN_IF(sl_cuda_argmax_f32(r->am, r->lg, cn, r->vocab_local, vp, r->vocab_begin,
+                                        stream));
+        const sl_cuda_argmax_t *src = r->am;
+        if (r->nccl != NULL) {
+            SL_NCCL_RETURN_IF_ERROR(ncclAllGather(r->am, r->am_all,
+                                                  (size_t)cn * sizeof(sl_cuda_argmax_t),
+                                                  ncclUint8, r->nccl, stream));
+            src = r->am_all;
+        }
+        if (r->rank == 0)
+            SL_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(be->am_host, src,
+                                                    (size_t)be->tp * cn *
+                                                        sizeof(sl_cuda_argmax_t),
+                                                    cudaMemcpyDeviceToHost, stream));
+        return SL_OK;
+    }
+    const float *src = r->lg; /* [tp, cn, vp] after the gather */
+    if (r->nccl != NULL) {
+        SL_NCCL_RETURN_IF_ERROR(ncclAllGather(r->lg, r->gathered, (size_t)cn * vp, ncclFloat,
+                                              r->nccl, stream));
+        src = r->gathered;
+    }
+    if (r->rank != 0)
+        return SL_OK;
+    for (int k = 0; k < be->tp; k++) {
+        const sl_rank_geometry_t *g = &be->model->ranks[k].geometry;
+        size_t vk = (size_t)(g->vocab_end - g->vocab_begin);
+        SL_CUDA_RETURN_IF_ERROR(cudaMemcpy2DAsync(
+            be->logits_host + g->vocab_begin, (size_t)c->vocab_size * 4,
+            src + (size_t)k * cn * vp, (size_t)vp * 4, vk * 4, (size_t)cn,
+            cudaMemcpyDeviceToHost, stream));
+    }
+    return SL_OK;
+}
+
+/* Rank 0: the results of logit rows [c0, c0 + cn) from the pinned buffers
+ * to the caller's arrays (padding rows dropped). */
+static void sl_cuda_copy_out(sl_cuda_backend_t *be, const sl_cuda_step_t *st, int32_t c0,
+                             int32_t cn)
+{
+    int32_t real = st->real_logits - c0 < cn ? st->real_logits - c0 : cn;
+    size_t vocab = (size_t)be->config->vocab_size;
+
+    if (real <= 0)
+        return;
+    if (!st->greedy) {
+        memcpy(st->logits + (size_t)c0 * vocab, be->logits_host, (size_t)real * vocab * 4);
+        return;
+    }
+    for (int32_t i = 0; i < real; i++) {
+        sl_cuda_argmax_t best = be->am_host[i];
+        /* Ranks hold increasing id ranges: a later rank wins only if larger. */
+        for (int k = 1; k < be->tp; k++)
+            if (be->am_host[(size_t)k * cn + i].value > best.value)
+                best = be->am_host[(size_t)k * cn + i];
+        st->tokens_out[c0 + i] = best.index;
+    }
+}
+
+/* ---- waiting -------------------------------------------------------------- */
+
+static double sl_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+sl_status_t sl_cuda_rank_wait(sl_cuda_rank_t *r)
+{
+    sl_cuda_backend_t *be = r->be;
+    double start = 0;
+
+    for (unsigned spins = 0;; spins++) {
+        cudaError_t e = cudaStreamQuery(r->stream);
+        if (e == cudaSuccess)
+            return SL_OK;
+        if (e != cudaErrorNotReady) {
+            sl_error("rank %d (GPU %d): the step failed: %s (%s)", r->rank, r->device,
+                     cudaGetErrorName(e), cudaGetErrorString(e));
+            return SL_ERR_CUDA;
+        }
+        if (r->nccl != NULL && !r->nccl_aborted) {
+            ncclResult_t async = ncclSuccess;
+            ncclResult_t q = ncclCommGetAsyncError(r->nccl, &async);
+            if (q != ncclSuccess || (async != ncclSuccess && async != ncclInProgress)) {
+                sl_error("rank %d (GPU %d): NCCL: %s (%s)", r->rank, r->device,
+                         ncclGetErrorString(q != ncclSuccess ? q : async),
+                         ncclGetLastError(r->nccl));
+                return SL_ERR_NCCL;
+            }
+        }
+        if (atomic_load(&be->failed)) {
+            sl_error("rank %d (GPU %d): stopping: another rank failed", r->rank, r->device);
+            return SL_ERR_NCCL;
+        }
+        /* Spin for short steps; past the first few hundred polls, check the
+         * clock and yield the core. */
+        if (spins == 256)
+            start = sl_now();
+        if (spins > 256) {
+            if ((spins & 255) == 0 && sl_now() - start > be->timeout_s) {
+                sl_error("rank %d (GPU %d): the step has not finished after %.0f s "
+                         "(SLINFER_CUDA_TIMEOUT): a peer is dead or hung",
+                         r->rank, r->device, be->timeout_s);
+                return SL_ERR_NCCL;
+            }
+            sched_yield();
+        }
+    }
+}
+
+/* ---- graphs ------------------------------------------------------------------- */
+
+static cudaGraphExec_t sl_cuda_find_graph(const sl_cuda_rank_t *r, const sl_cuda_step_t *st)
+{
+    for (int i = 0; i < r->num_graphs; i++)
+        if (r->graphs[i].bs == st->graph_bs && r->graphs[i].greedy == st->greedy &&
+            r->graphs[i].splits == st->splits)
+            return r->graphs[i].exec;
+    return NULL;
+}
+
+void sl_cuda_rank_free_graphs(sl_cuda_rank_t *r)
+{
+    for (int i = 0; i < r->num_graphs; i++)
+        (void)cudaGraphExecDestroy(r->graphs[i].exec);
+    free(r->graphs);
+    r->graphs = NULL;
+    r->num_graphs = 0;
+}
+
+/* Records ST (a padded decode step) into a graph kept for its size. */
+static sl_status_t sl_cuda_capture(sl_cuda_rank_t *r, const sl_cuda_step_t *st)
+{
+    cudaGraph_t graph = NULL;
+    cudaGraphExec_t exec = NULL;
+    sl_cuda_graph_t *grown;
+    sl_status_t s;
+
+    grown = realloc(r->graphs, (size_t)(r->num_graphs + 1) * sizeof(*grown));
+    if (grown == NULL) {
+        sl_error("out of memory for a CUDA graph");
+        return SL_ERR_NO_MEMORY;
+    }
+    r->graphs = grown;
+    SL_CUDA_RETURN_IF_ERROR(cudaStreamBeginCapture(r->stream, cudaStreamCaptureModeThreadLocal));
+    s = sl_cuda_enqueue_layers(r, st);
+    if (s == SL_OK)
+        s = sl_cuda_enqueue_logits(r, st, 0, st->num_logits);
+    cudaError_t e = cudaStreamEndCapture(r->stream, &graph);
+    if (s == SL_OK && e != cudaSuccess) {
+        sl_error("rank %d: capturing the decode graph of batch %d: %s", r->rank, st->graph_bs,
+                 cudaGetErrorString(e));
+        s = SL_ERR_CUDA;
+    }
+    if (s == SL_OK) {
+        e = cudaGraphInstantiate(&exec, graph, 0);
+        if (e != cudaSuccess) {
+            sl_error("rank %d: instantiating the decode graph of batch %d: %s", r->rank,
+                     st->graph_bs, cudaGetErrorString(e));
+            s = SL_ERR_CUDA;
+        }
+    }
+    if (graph != NULL)
+        (void)cudaGraphDestroy(graph);
+    if (s != SL_OK)
+        return s;
+    r->graphs[r->num_graphs++] = (sl_cuda_graph_t){st->graph_bs, st->greedy, st->splits, exec};
+    return SL_OK;
+}
+
+/* ---- one step ----------------------------------------------------------------- */
+
+/* Makes the device step buffer hold the step (graphs point into it: a new
+ * buffer drops them). */
+static sl_status_t sl_cuda_rank_arena(sl_cuda_rank_t *r, size_t bytes)
+{
+    if (bytes <= r->arena_cap)
+        return SL_OK;
+    sl_cuda_rank_free_graphs(r);
+    if (r->arena != NULL)
+        SL_CUDA_RETURN_IF_ERROR(cudaFree(r->arena));
+    r->arena = NULL;
+    r->arena_cap = 0;
+    size_t cap = bytes + bytes / 2;
+    SL_RETURN_IF(sl_cuda_alloc(r, &r->arena, cap, "the step tables"));
+    r->arena_cap = cap;
+    return SL_OK;
+}
+
+sl_status_t sl_cuda_rank_step(sl_cuda_rank_t *r)
+{
+    sl_cuda_backend_t *be = r->be;
+    const sl_cuda_step_t *st = &be->step;
+
+    SL_RETURN_IF(sl_cuda_rank_arena(r, st->layout.bytes));
+    SL_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(r->arena, be->arena_host, st->layout.bytes,
+                                            cudaMemcpyHostToDevice, r->stream));
+    if (st->graph_bs > 0) {
+        cudaGraphExec_t exec = sl_cuda_find_graph(r, st);
+        if (exec != NULL) {
+            SL_CUDA_RETURN_IF_ERROR(cudaGraphLaunch(exec, r->stream));
+        } else {
+            SL_RETURN_IF(sl_cuda_enqueue_layers(r, st));
+            SL_RETURN_IF(sl_cuda_enqueue_logits(r, st, 0, st->num_logits));
+        }
+        SL_RETURN_IF(sl_cuda_rank_wait(r));
+        if (r->rank == 0) {
+            sl_cuda_copy_out(be, st, 0, st->num_logits);
+            if (exec != NULL)
+                be->info.graph_replays++;
+            else
+                be->info.eager_steps++;
+        }
+        /* Captured after an eager run of the same shape (every module loaded);
+         * capture records, it does not run. */
+        if (exec == NULL)
+            SL_RETURN_IF(sl_cuda_capture(r, st));
+        return SL_OK;
+    }
+
+    SL_RETURN_IF(sl_cuda_enqueue_layers(r, st));
+    if (st->num_logits == 0)
+        SL_RETURN_IF(sl_cuda_rank_wait(r));
+    for (int32_t c0 = 0; c0 < st->num_logits; c0 += be->logit_chunk) {
+        int32_t cn = st->num_logits - c0 < be->logit_chunk ? st->num_logits - c0
+                                                           : be->logit_chunk;
+        SL_RETURN_IF(sl_cuda_enqueue_logits(r, st, c0, cn));
+        SL_RETURN_IF(sl_cuda_rank_wait(r));
+        if (r->rank == 0)
+            sl_cuda_copy_out(be, st, c0, cn);
+    }
+    if (r->rank == 0)
+        be->info.eager_steps++;
+    return SL_OK;
+}

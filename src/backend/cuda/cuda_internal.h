@@ -1,0 +1,236 @@
+/*
+ * cuda_internal.h - the CUDA backend's own structures, shared by its files:
+ *
+ *   cuda_backend.c  creation, worker threads, step dispatch, failure/abort
+ *   cuda_weights.c  device weight layout and loading (pinned staging, dummy)
+ *   cuda_step.c     the host-side plan of a step (one packed upload)
+ *   cuda_forward.c  the layers of one rank: eager, captured, replayed
+ *
+ * Not a public header: only src/backend/cuda/ includes it.
+ */
+#ifndef SL_BACKEND_CUDA_CUDA_INTERNAL_H
+#define SL_BACKEND_CUDA_CUDA_INTERNAL_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cublas_v2.h>
+#include <cuda_runtime_api.h>
+#include <nccl.h>
+
+#include "backend/batch.h"
+#include "backend/cpu/rope.h"
+#include "backend/cuda/cuda_backend.h"
+#include "cuda_check.h"
+#include "model/model.h"
+#include "sl_kernels.h"
+
+/* Logs a failed cuBLAS call and returns SL_ERR_CUDA. */
+#define SL_CUBLAS_RETURN_IF_ERROR(CALL)                                                 \
+    do {                                                                                \
+        cublasStatus_t sl_cublas_st_ = (CALL);                                          \
+        if (sl_cublas_st_ != CUBLAS_STATUS_SUCCESS) {                                   \
+            sl_error("%s failed: %s (%s)", #CALL, cublasGetStatusName(sl_cublas_st_),   \
+                     cublasGetStatusString(sl_cublas_st_));                             \
+            return SL_ERR_CUDA;                                                         \
+        }                                                                               \
+    } while (0)
+
+/* Returns S from the enclosing function when it is not SL_OK. */
+#define SL_RETURN_IF(S)                                                                 \
+    do {                                                                                \
+        sl_status_t sl_ret_ = (S);                                                      \
+        if (sl_ret_ != SL_OK)                                                           \
+            return sl_ret_;                                                             \
+    } while (0)
+
+/* Sequences with at least this many new tokens use the prefill kernel. */
+#define SL_CUDA_PREFILL_MIN_TOKENS 16
+
+typedef struct sl_cuda_backend sl_cuda_backend_t;
+
+/* One layer's weights in device memory (bf16 unless noted). */
+typedef struct sl_cuda_layer {
+    uint16_t *w_qkv;     /* [(heads + 2 kv_heads) * head_dim, hidden] q, k, v rows */
+    uint16_t *w_o;       /* [hidden, heads * head_dim] (this rank's columns)        */
+    uint16_t *w_gu;      /* [2 * inter, hidden] gate rows, then up rows              */
+    uint16_t *w_down;    /* [hidden, inter]                                          */
+    uint16_t *attn_norm; /* [hidden] */
+    uint16_t *mlp_norm;  /* [hidden] */
+    uint16_t *q_norm;    /* [head_dim] or NULL */
+    uint16_t *k_norm;    /* [head_dim] or NULL */
+    float *b_qkv;        /* [(heads + 2 kv_heads) * head_dim] or NULL */
+    float *b_o;          /* [hidden] or NULL (after the all-reduce) */
+    float *b_gu;         /* [2 * inter] or NULL */
+    float *b_down;       /* [hidden] or NULL (after the all-reduce) */
+    int64_t window;      /* sliding window; 0: none */
+} sl_cuda_layer_t;
+
+typedef struct sl_cuda_weights {
+    void *base;             /* one allocation holding everything below */
+    size_t bytes;
+    uint16_t *embed;        /* [vocab_local, hidden] */
+    uint16_t *lm_head;      /* [vocab_local, hidden] (= embed when tied) */
+    uint16_t *final_norm;   /* [hidden] */
+    sl_cuda_layer_t *layers; /* [num_layers] (host array) */
+} sl_cuda_weights_t;
+
+/* Byte offsets of a step's arrays in the packed step buffer (host pinned,
+ * uploaded to every rank's copy in one transfer). */
+typedef struct sl_cuda_layout {
+    size_t tokens;        /* int32 [num_tokens]                         */
+    size_t positions;     /* int32 [num_tokens]                         */
+    size_t seq_of;        /* int32 [num_tokens]                         */
+    size_t slots;         /* int64 [num_tokens]                         */
+    size_t block_offset;  /* int32 [num_seqs]                           */
+    size_t logit_rows;    /* int32 [num_logits] token of each logits row */
+    size_t decode_tokens; /* int32 [num_decode]                         */
+    size_t tiles;         /* int32 [num_tiles, 4]                       */
+    size_t block_tables;  /* int32 [block entries] (last: grows)        */
+    size_t bytes;
+} sl_cuda_layout_t;
+
+/* The plan of one step, made on the caller's thread, read by every rank. */
+typedef struct sl_cuda_step {
+    int32_t num_tokens, num_seqs, num_logits; /* as run (padded for a graph) */
+    int32_t real_logits;                      /* rows the caller asked for   */
+    int32_t num_decode, num_tiles, splits;
+    int64_t block_entries;
+    sl_cuda_layout_t layout;
+    int graph_bs;        /* > 0: replay (or capture) the graph of this size */
+    int greedy;          /* tokens_out instead of logits                    */
+    float *logits;       /* [real_logits, vocab] or NULL                    */
+    int32_t *tokens_out; /* [real_logits] or NULL                           */
+} sl_cuda_step_t;
+
+typedef struct sl_cuda_graph {
+    int bs, greedy, splits;
+    cudaGraphExec_t exec;
+} sl_cuda_graph_t;
+
+typedef struct sl_cuda_rank {
+    sl_cuda_backend_t *be;
+    int rank, device;
+    pthread_t thread;
+    int thread_started;
+    sl_status_t status;     /* of the last command */
+
+    /* this rank's geometry */
+    int32_t heads, kv_heads, inter, qkv_dim;
+    int32_t vocab_begin, vocab_local;
+
+    cudaStream_t stream;
+    cublasHandle_t cublas;
+    void *cublas_ws;        /* cuBLAS workspace (fixed, so graphs can capture) */
+    ncclComm_t nccl;        /* NULL with TP 1 */
+    int nccl_aborted;
+
+    sl_cuda_weights_t w;
+    float *rope_cos, *rope_sin; /* [rope_positions, head_dim / 2] */
+
+    uint16_t *kv;           /* [layers, 2, num_blocks + 1, block_size, kv_heads, head_dim];
+                               block num_blocks is scratch for padded graph rows */
+    size_t kv_layer_elems;  /* elements of one layer's K (or V) */
+
+    /* activations, [max_tokens, ...] */
+    uint16_t *x;            /* [tokens, hidden] sublayer output         */
+    uint16_t *residual;     /* [tokens, hidden] residual stream         */
+    uint16_t *xn;           /* [tokens, hidden] normalised              */
+    uint16_t *qkv;          /* [tokens, qkv_dim]                        */
+    uint16_t *attn;         /* [tokens, heads * head_dim]               */
+    uint16_t *gu;           /* [tokens, 2 * inter]                      */
+    uint16_t *act;          /* [tokens, inter]                          */
+    float *attn_ws;         /* decode split workspace                   */
+    /* logits, [logit_chunk, ...] */
+    uint16_t *xl, *rl;      /* [chunk, hidden] rows that need logits    */
+    float *lg;              /* [chunk, vocab_pad] this rank's logits    */
+    float *gathered;        /* [tp, chunk, vocab_pad] (TP > 1)          */
+    sl_cuda_argmax_t *am;   /* [chunk] this rank's argmax               */
+    sl_cuda_argmax_t *am_all; /* [tp, chunk] (TP > 1)                   */
+
+    void *arena;            /* device copy of the step buffer */
+    size_t arena_cap;
+
+    sl_cuda_graph_t *graphs;
+    int num_graphs;
+} sl_cuda_rank_t;
+
+typedef enum {
+    SL_CUDA_CMD_INIT,  /* device, stream, cuBLAS, weights, activations */
+    SL_CUDA_CMD_KV,    /* the KV cache, be->num_blocks blocks           */
+    SL_CUDA_CMD_STEP,  /* run be->step                                  */
+    SL_CUDA_CMD_STOP,
+} sl_cuda_cmd_t;
+
+struct sl_cuda_backend {
+    sl_backend_t base; /* first: an sl_backend_t * is an sl_cuda_backend_t * */
+    const sl_model_t *model;
+    const sl_model_config_t *config;
+    sl_cuda_options_t opt;
+    int tp;
+    sl_cuda_rank_t *ranks; /* [tp] */
+    int gemv_max_rows;     /* SLINFER_GEMV_MAX_ROWS, default SL_CUDA_GEMV_MAX_ROWS */
+    int prefill_min;       /* SLINFER_PREFILL_MIN_TOKENS */
+    double timeout_s;      /* SLINFER_CUDA_TIMEOUT: a step longer than this is a hang */
+
+    /* commands to the rank threads */
+    pthread_mutex_t mutex;
+    pthread_cond_t start, done;
+    unsigned long cmd_id;
+    sl_cuda_cmd_t cmd;
+    int pending;
+    atomic_int failed;     /* a rank failed: everyone aborts */
+
+    /* sizes */
+    int32_t max_tokens, logit_chunk, vocab_pad, sm_count;
+    int32_t rope_positions;
+    int64_t attn_ws_floats;
+    int32_t num_blocks, block_size;
+    size_t kv_block_bytes;
+    int graph_sizes[64];
+    int num_graph_sizes;
+
+    /* the step */
+    sl_cuda_step_t step;
+    void *arena_host;      /* pinned step buffer */
+    size_t arena_cap;
+    int32_t *seq_of_tmp, *pos_tmp; /* [max_tokens] host scratch */
+    int64_t *slots_tmp;
+    float *logits_host;    /* pinned [logit_chunk, vocab] */
+    sl_cuda_argmax_t *am_host; /* pinned [tp, logit_chunk] */
+
+    sl_rope_table_t *rope;
+    sl_cuda_backend_info_t info;
+};
+
+/* cuda_weights.c: sizes, allocates and fills rank R's weights. */
+sl_status_t sl_cuda_weights_load(sl_cuda_rank_t *r);
+void sl_cuda_weights_free(sl_cuda_rank_t *r);
+
+/* cuda_step.c */
+void sl_cuda_layout(int32_t tokens, int32_t seqs, int32_t logits, int32_t decode,
+                    int32_t tiles, int64_t block_entries, sl_cuda_layout_t *layout);
+/* Plans BATCH into be->step and the pinned step buffer. */
+sl_status_t sl_cuda_plan_step(sl_cuda_backend_t *be, const sl_batch_t *batch, int greedy,
+                              float *logits, int32_t *tokens_out);
+
+/* cuda_forward.c */
+sl_status_t sl_cuda_rank_alloc_activations(sl_cuda_rank_t *r);
+void sl_cuda_rank_free_activations(sl_cuda_rank_t *r);
+/* Runs be->step on rank R and (rank 0) writes its results. */
+sl_status_t sl_cuda_rank_step(sl_cuda_rank_t *r);
+void sl_cuda_rank_free_graphs(sl_cuda_rank_t *r);
+/* Waits for R's stream, watching NCCL and the other ranks. */
+sl_status_t sl_cuda_rank_wait(sl_cuda_rank_t *r);
+
+/* cuda_backend.c: marks the backend failed and aborts R's communicator. */
+void sl_cuda_rank_fail(sl_cuda_rank_t *r);
+
+/* cuda_forward.c: out [n, ldo] = x [n, ldx] . w^T, w [out_dim, in_dim]. */
+sl_status_t sl_cuda_linear(sl_cuda_rank_t *r, void *out, int out_f32, int64_t ldo,
+                           const uint16_t *x, int64_t ldx, const uint16_t *w, int n,
+                           int out_dim, int in_dim);
+
+#endif /* SL_BACKEND_CUDA_CUDA_INTERNAL_H */

@@ -1,0 +1,72 @@
+/*
+ * bench.h - `slinfer bench`: offline throughput and latency of a model shape
+ * on a backend, reported against the hardware's measured ceilings.
+ *
+ * Two modes:
+ *   static batch   batch_size sequences of input_len random tokens, prefilled
+ *                  (chunked to max_tokens per step), then output_len - 1
+ *                  greedy decode steps of the whole batch (EOS ignored),
+ *                  driven directly on the backend; run `runs` times after a
+ *                  warm-up run, medians reported.
+ *   num_prompts    num_prompts requests of random lengths through the engine
+ *                  (continuous batching), EOS ignored.
+ *
+ * Figures: output and total tokens/s, TTFT and TPOT p50/p99 over requests,
+ * prefill tokens/s, model FLOP utilisation (FLOPs of the linear layers,
+ * attention and LM head over time, against the bf16 GEMM rate), and for the
+ * decode phase the HBM bandwidth utilisation (weights + KV read per step
+ * against the device-to-device copy rate). Ceilings: measured in the same
+ * run (measure_ceilings, CUDA only) or given.
+ */
+#ifndef SL_BENCH_BENCH_H
+#define SL_BENCH_BENCH_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "core/status.h"
+#include "model/model.h"
+
+typedef struct sl_bench_options {
+    const char *model_dir;
+    sl_load_format_t load_format;
+    uint64_t seed;
+    int tp;
+    const char *backend;      /* "cuda" (default with CUDA) or "cpu" */
+    int threads;              /* CPU backend */
+    /* static batch */
+    int batch_size, input_len, output_len;
+    /* engine mode */
+    int num_prompts;
+    double random_range_ratio; /* lengths uniform in [ratio * len, len] */
+    int runs;                 /* timed runs (static batch)                     */
+    int warmup_runs;          /* untimed runs first (graphs captured), 1       */
+    /* backend */
+    double mem_fraction_static;
+    int cuda_graph_max_bs;
+    int disable_cuda_graph;
+    int max_tokens;           /* tokens per step (--max-prefill-tokens) */
+    int block_size;
+    int logits_on_host;       /* sample from float32 logits copied to the host */
+    /* ceilings */
+    int measure_ceilings;
+    double peak_tflops;       /* per GPU; 0: measured or 730 */
+    double peak_gbs;          /* per GPU copy bandwidth; 0: measured or 4100 */
+} sl_bench_options_t;
+
+void sl_bench_options_init(sl_bench_options_t *options);
+
+/* Runs the benchmark, printing its report to OUT. */
+sl_status_t sl_bench_run(const sl_bench_options_t *options, FILE *out);
+
+/* Measured on CUDA device DEVICE: bytes read + written per second of a
+ * large device-to-device copy, and bf16 GEMM FLOP/s (8192^3, random data).
+ * SL_ERR_UNSUPPORTED in a build without CUDA. */
+sl_status_t sl_bench_ceilings(int device, double *copy_gbs_p, double *gemm_tflops_p);
+
+/* A model with configuration, tensor list and rank geometry but no weights
+ * (every view NULL): for backends that make dummy weights themselves. Freed
+ * with sl_model_free(). */
+sl_status_t sl_bench_model_skeleton(const char *dir, int tp, sl_model_t **model_p);
+
+#endif /* SL_BENCH_BENCH_H */

@@ -1,0 +1,361 @@
+/*
+ * test_cuda_kernels.c - each small CUDA kernel of gpu/ against its C twin
+ * on fresh random inputs: embedding gather, row gather, SiLU*mul, bias add,
+ * the fused QKV bias / q-k norm / RoPE / KV store, the GEMV (bf16 and
+ * float32 outputs, 1..8 rows), argmax, and the dummy weight generator (bit
+ * for bit). Outputs are NaN-poisoned before each launch. Exit 77 without a
+ * GPU.
+ *
+ *   test_cuda_kernels           the test
+ *   test_cuda_kernels --bench   also time the GEMV on Llama-3.1-8B shapes
+ *
+ * Limits: a bf16 output carries one rounding (relative 2^-9 = 2e-3 per
+ * element; 4e-3 allows a rounding of an input-derived intermediate too);
+ * float32 outputs of dot products differ from the twin only by summation
+ * order (1e-5).
+ */
+#include "config.h"
+
+#include "backend/cpu/activation.h"
+#include "backend/cpu/argmax.h"
+#include "backend/cpu/embedding.h"
+#include "backend/cpu/matmul.h"
+#include "backend/cpu/rope.h"
+#include "backend/cpu/rope_kv.h"
+#include "gpu_compare.h"
+#include "model/model.h"
+#include "sl_kernels.h"
+
+static void check_embedding(uint64_t *rng, int n, int rows, int dim, int64_t vocab_begin)
+{
+    size_t tn = (size_t)rows * dim;
+    sl_bf16_t *table = gc_malloc(tn * 2), *got = gc_malloc((size_t)n * dim * 2);
+    float *gotf = gc_malloc((size_t)n * dim * 4), *want = gc_malloc((size_t)n * dim * 4);
+    int32_t *tokens = gc_malloc((size_t)n * 4);
+    char what[96];
+
+    gc_random_bf16(rng, table, NULL, tn, -2, 2);
+    for (int i = 0; i < n; i++) /* some outside this rank's range */
+        tokens[i] = (int32_t)(gpu_test_uniform(rng) * (double)(rows + vocab_begin + 7));
+    sl_weight_t w = {.dtype = SL_DTYPE_BF16, .rows = rows, .cols = dim, .ld = dim, .data = table};
+    sl_cpu_embedding(want, tokens, (size_t)n, &w, vocab_begin);
+
+    void *d_table = gc_upload(table, tn * 2), *d_tok = gc_upload(tokens, (size_t)n * 4);
+    void *d_out = gc_device((size_t)n * dim * 2);
+    if (sl_cuda_embedding_bf16(d_out, d_tok, n, d_table, rows, dim, vocab_begin, 0) != SL_OK)
+        exit(EXIT_FAILURE);
+    gc_download(got, d_out, (size_t)n * dim * 2);
+    gc_bf16_to_float(gotf, got, (size_t)n * dim);
+    double mx, rel = gc_rel_l2(gotf, want, (size_t)n * dim, &mx);
+    snprintf(what, sizeof(what), "embedding n=%d rows=%d dim=%d begin=%lld", n, rows, dim,
+             (long long)vocab_begin);
+    gc_report(what, rel, mx, 0); /* a copy: exact */
+
+    /* gather rows back out of the output */
+    int32_t idx[3] = {n - 1, 0, n / 2};
+    void *d_idx = gc_upload(idx, sizeof(idx)), *d_g = gc_device((size_t)3 * dim * 2);
+    if (sl_cuda_gather_rows_bf16(d_g, d_out, d_idx, 3, dim, 0) != SL_OK)
+        exit(EXIT_FAILURE);
+    sl_bf16_t *g = gc_malloc((size_t)3 * dim * 2);
+    gc_download(g, d_g, (size_t)3 * dim * 2);
+    int same = 1;
+    for (int k = 0; k < 3; k++)
+        same &= memcmp(g + (size_t)k * dim, got + (size_t)idx[k] * dim, (size_t)dim * 2) == 0;
+    snprintf(what, sizeof(what), "gather_rows dim=%d", dim);
+    gc_report(what, same ? 0 : INFINITY, 0, 0);
+
+    cudaFree(d_table), cudaFree(d_tok), cudaFree(d_out), cudaFree(d_idx), cudaFree(d_g);
+    free(table), free(got), free(gotf), free(want), free(tokens), free(g);
+}
+
+static void check_silu_bias(uint64_t *rng, int n, int inter)
+{
+    size_t gn = (size_t)n * 2 * inter, on = (size_t)n * inter;
+    sl_bf16_t *gu = gc_malloc(gn * 2), *got = gc_malloc(gn * 2);
+    float *guf = gc_malloc(gn * 4), *gate = gc_malloc(on * 4), *up = gc_malloc(on * 4);
+    float *want = gc_malloc(gn * 4), *gotf = gc_malloc(gn * 4), *bias = gc_malloc(gn * 4);
+    char what[96];
+
+    gc_random_bf16(rng, gu, guf, gn, -6, 6);
+    for (int t = 0; t < n; t++)
+        for (int i = 0; i < inter; i++) {
+            gate[(size_t)t * inter + i] = guf[(size_t)t * 2 * inter + i];
+            up[(size_t)t * inter + i] = guf[(size_t)t * 2 * inter + inter + i];
+        }
+    sl_cpu_silu_mul(want, gate, up, on);
+    void *d_gu = gc_upload(gu, gn * 2), *d_out = gc_device(on * 2);
+    if (sl_cuda_silu_mul_bf16(d_out, d_gu, n, inter, 0) != SL_OK)
+        exit(EXIT_FAILURE);
+    gc_download(got, d_out, on * 2);
+    gc_bf16_to_float(gotf, got, on);
+    double mx, rel = gc_rel_l2(gotf, want, on, &mx);
+    snprintf(what, sizeof(what), "silu_mul n=%d inter=%d", n, inter);
+    gc_report(what, rel, mx, 4e-3);
+
+    /* bias over the [n, 2 * inter] buffer */
+    for (int i = 0; i < 2 * inter; i++)
+        bias[i] = (float)(gpu_test_uniform(rng) - 0.5);
+    memcpy(want, guf, gn * 4);
+    sl_cpu_add_bias(want, bias, (size_t)n, (size_t)(2 * inter));
+    void *d_b = gc_upload(bias, (size_t)2 * inter * 4);
+    if (sl_cuda_add_bias_bf16(d_gu, d_b, n, 2 * inter, 0) != SL_OK)
+        exit(EXIT_FAILURE);
+    gc_download(got, d_gu, gn * 2);
+    gc_bf16_to_float(gotf, got, gn);
+    rel = gc_rel_l2(gotf, want, gn, &mx);
+    snprintf(what, sizeof(what), "add_bias rows=%d dim=%d", n, 2 * inter);
+    gc_report(what, rel, mx, 4e-3);
+
+    cudaFree(d_gu), cudaFree(d_out), cudaFree(d_b);
+    free(gu), free(got), free(guf), free(gate), free(up), free(want), free(gotf), free(bias);
+}
+
+static void check_rope_kv(uint64_t *rng, int n, int heads, int kv_heads, int hd, int bias,
+                          int qk_norm, sl_rope_type_t type)
+{
+    const int blocks = 64, bs = 16, slots_n = blocks * bs;
+    size_t ld = (size_t)(heads + 2 * kv_heads) * hd, qn = (size_t)n * ld;
+    size_t cache = (size_t)slots_n * kv_heads * hd;
+    sl_rope_config_t rc = {.type = type, .rotary_dim = hd, .theta = 10000.0, .factor = 4.0,
+                           .low_freq_factor = 1.0, .high_freq_factor = 4.0,
+                           .original_max_position = 64, .beta_fast = 32, .beta_slow = 1,
+                           .truncate = 1, .attention_factor = 1.0,
+                           .inv_freq_dtype = SL_DTYPE_BF16};
+    sl_rope_table_t *rope;
+    if (sl_rope_table_create(&rc, 4096, &rope) != SL_OK)
+        exit(EXIT_FAILURE);
+    sl_bf16_t *qkv = gc_malloc(qn * 2), *got = gc_malloc(qn * 2), *nq = gc_malloc((size_t)hd * 2);
+    sl_bf16_t *nk = gc_malloc((size_t)hd * 2), *kc = gc_malloc(cache * 2), *vc = gc_malloc(cache * 2);
+    float *qkvf = gc_malloc(qn * 4), *b = gc_malloc(ld * 4), *nqf = gc_malloc((size_t)hd * 4);
+    float *nkf = gc_malloc((size_t)hd * 4), *kcf = gc_malloc(cache * 4), *vcf = gc_malloc(cache * 4);
+    float *gq = gc_malloc(qn * 4), *wq = gc_malloc(qn * 4);
+    float *gk = gc_malloc(cache * 4), *gv = gc_malloc(cache * 4);
+    int32_t *pos = gc_malloc((size_t)n * 4);
+    int64_t *slots = gc_malloc((size_t)n * 8);
+    char what[128];
+
+    gc_random_bf16(rng, qkv, qkvf, qn, -3, 3);
+    gc_random_bf16(rng, nq, nqf, (size_t)hd, 0.5, 1.5);
+    gc_random_bf16(rng, nk, nkf, (size_t)hd, 0.5, 1.5);
+    for (size_t i = 0; i < ld; i++)
+        b[i] = (float)(gpu_test_uniform(rng) - 0.5);
+    for (int t = 0; t < n; t++) {
+        pos[t] = (int32_t)(gpu_test_uniform(rng) * 4000);
+        slots[t] = (int64_t)(t * 7 + 3) % slots_n; /* distinct while n < slots_n / 7 */
+    }
+    memset(kcf, 0, cache * 4);
+    memset(vcf, 0, cache * 4);
+    memcpy(wq, qkvf, qn * 4);
+    sl_cpu_qkv_rope_store(wq, bias ? b : NULL, qk_norm ? nqf : NULL, qk_norm ? nkf : NULL, 1e-6f,
+                          rope, pos, slots, (size_t)n, (size_t)heads, (size_t)kv_heads,
+                          (size_t)hd, kcf, vcf);
+
+    void *d_qkv = gc_upload(qkv, qn * 2), *d_b = gc_upload(b, ld * 4);
+    void *d_nq = gc_upload(nq, (size_t)hd * 2), *d_nk = gc_upload(nk, (size_t)hd * 2);
+    size_t tab = (size_t)4096 * (hd / 2) * 4;
+    void *d_cos = gc_upload(rope->cos, tab), *d_sin = gc_upload(rope->sin, tab);
+    void *d_pos = gc_upload(pos, (size_t)n * 4), *d_slots = gc_upload(slots, (size_t)n * 8);
+    void *d_kc = gc_device(cache * 2), *d_vc = gc_device(cache * 2);
+    GPU_CHECK(cudaMemset(d_kc, 0, cache * 2));
+    GPU_CHECK(cudaMemset(d_vc, 0, cache * 2));
+    if (sl_cuda_qkv_rope_store_bf16(d_qkv, bias ? d_b : NULL, qk_norm ? d_nq : NULL,
+                                    qk_norm ? d_nk : NULL, 1e-6f, d_cos, d_sin, d_pos, d_slots,
+                                    n, heads, kv_heads, hd, d_kc, d_vc, 0) != SL_OK)
+        exit(EXIT_FAILURE);
+    gc_download(got, d_qkv, qn * 2);
+    gc_download(kc, d_kc, cache * 2);
+    gc_download(vc, d_vc, cache * 2);
+    /* q part compared; k and v parts must be untouched */
+    size_t qcount = 0, kv_changed = 0;
+    for (int t = 0; t < n; t++)
+        for (size_t i = 0; i < ld; i++) {
+            size_t at = (size_t)t * ld + i;
+            if (i < (size_t)heads * hd) {
+                gq[qcount] = sl_bf16_to_float(got[at]);
+                wq[qcount++] = wq[at];
+            } else {
+                kv_changed += got[at] != qkv[at];
+            }
+        }
+    gc_bf16_to_float(gk, kc, cache);
+    gc_bf16_to_float(gv, vc, cache);
+    double mx, rel = gc_rel_l2(gq, wq, qcount, &mx);
+    snprintf(what, sizeof(what), "qkv_rope q n=%d h=%d kv=%d hd=%d bias=%d norm=%d rope=%s", n,
+             heads, kv_heads, hd, bias, qk_norm, sl_rope_type_name(type));
+    gc_report(what, rel, mx, 4e-3);
+    rel = gc_rel_l2(gk, kcf, cache, &mx);
+    snprintf(what, sizeof(what), "qkv_rope k cache hd=%d", hd);
+    gc_report(what, rel, mx, 4e-3);
+    rel = gc_rel_l2(gv, vcf, cache, &mx);
+    snprintf(what, sizeof(what), "qkv_rope v cache hd=%d", hd);
+    gc_report(what, rel, mx, 4e-3);
+    snprintf(what, sizeof(what), "qkv_rope leaves k/v input rows alone");
+    gc_report(what, kv_changed == 0 ? 0 : INFINITY, 0, 0);
+
+    void *dev[] = {d_qkv, d_b, d_nq, d_nk, d_cos, d_sin, d_pos, d_slots, d_kc, d_vc};
+    for (size_t i = 0; i < sizeof(dev) / sizeof(dev[0]); i++)
+        cudaFree(dev[i]);
+    free(qkv), free(got), free(nq), free(nk), free(kc), free(vc), free(qkvf), free(b);
+    free(nqf), free(nkf), free(kcf), free(vcf), free(gq), free(wq), free(gk), free(gv);
+    free(pos), free(slots);
+    sl_rope_table_free(rope);
+}
+
+static void check_gemv(uint64_t *rng, int n, int out_dim, int in_dim, int f32)
+{
+    size_t wn = (size_t)out_dim * in_dim, xn = (size_t)n * in_dim, on = (size_t)n * out_dim;
+    sl_bf16_t *w = gc_malloc(wn * 2), *x = gc_malloc(xn * 2), *gb = gc_malloc(on * 2);
+    float *xf = gc_malloc(xn * 4), *want = gc_malloc(on * 4), *got = gc_malloc(on * 4);
+    char what[96];
+
+    gc_random_bf16(rng, w, NULL, wn, -1, 1);
+    gc_random_bf16(rng, x, xf, xn, -1, 1);
+    sl_weight_t sw = {.dtype = SL_DTYPE_BF16, .rows = out_dim, .cols = in_dim, .ld = in_dim,
+                      .data = w};
+    sl_cpu_matmul(NULL, want, xf, &sw, NULL, (size_t)n);
+    void *d_w = gc_upload(w, wn * 2), *d_x = gc_upload(x, xn * 2);
+    void *d_o = gc_device(on * (f32 ? 4 : 2));
+    if (!sl_cuda_gemv_supported(n, in_dim, d_x, in_dim, d_w) ||
+        sl_cuda_gemv_bf16(d_o, f32, out_dim, d_x, in_dim, d_w, n, out_dim, in_dim, 0) != SL_OK)
+        exit(EXIT_FAILURE);
+    if (f32) {
+        gc_download(got, d_o, on * 4);
+    } else {
+        gc_download(gb, d_o, on * 2);
+        gc_bf16_to_float(got, gb, on);
+    }
+    double mx, rel = gc_rel_l2(got, want, on, &mx);
+    snprintf(what, sizeof(what), "gemv %s n=%d out=%d in=%d", f32 ? "f32" : "bf16", n, out_dim,
+             in_dim);
+    gc_report(what, rel, mx, f32 ? 1e-5 : 4e-3);
+    cudaFree(d_w), cudaFree(d_x), cudaFree(d_o);
+    free(w), free(x), free(gb), free(xf), free(want), free(got);
+}
+
+static void check_argmax(uint64_t *rng, int rows, int cols, int32_t base)
+{
+    size_t n = (size_t)rows * cols;
+    float *lg = gc_malloc(n * 4), *val = gc_malloc((size_t)rows * 4);
+    int32_t *idx = gc_malloc((size_t)rows * 4);
+    sl_cuda_argmax_t *got = gc_malloc((size_t)rows * sizeof(*got));
+    char what[96];
+
+    for (size_t i = 0; i < n; i++) /* coarse values: many ties */
+        lg[i] = (float)floor(gpu_test_uniform(rng) * 64) - 32;
+    for (int c = 0; c < cols; c++) /* a row of -inf */
+        lg[c] = -INFINITY;
+    sl_cpu_argmax(lg, (size_t)rows, (size_t)cols, base, idx, val);
+    void *d_lg = gc_upload(lg, n * 4), *d_o = gc_device((size_t)rows * sizeof(*got));
+    if (sl_cuda_argmax_f32(d_o, d_lg, rows, cols, cols, base, 0) != SL_OK)
+        exit(EXIT_FAILURE);
+    gc_download(got, d_o, (size_t)rows * sizeof(*got));
+    int wrong = 0;
+    for (int r = 0; r < rows; r++)
+        wrong += got[r].index != idx[r] || got[r].value != val[r];
+    snprintf(what, sizeof(what), "argmax rows=%d cols=%d (ties: lowest id)", rows, cols);
+    gc_report(what, wrong == 0 ? 0 : INFINITY, 0, 0);
+    cudaFree(d_lg), cudaFree(d_o);
+    free(lg), free(val), free(idx), free(got);
+}
+
+static void check_dummy(sl_tensor_role_t role, const char *name, int64_t rows, int64_t cols,
+                        int64_t r0, int64_t nr, int64_t c0, int64_t nc)
+{
+    sl_tensor_spec_t spec = {.role = role, .layer = 0, .ndim = 2, .shape = {rows, cols}};
+    snprintf(spec.name, sizeof(spec.name), "%s", name);
+    sl_bf16_t *all = gc_malloc((size_t)(rows * cols) * 2), *got = gc_malloc((size_t)(nr * nc) * 2);
+    uint64_t seed = 1234;
+    char what[128];
+
+    sl_model_random_fill(seed, &spec, SL_DTYPE_BF16, all);
+    /* key = splitmix64(seed ^ fnv1a(name)), as the backend computes it */
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (const char *p = name; *p; p++)
+        h = (h ^ (unsigned char)*p) * 0x100000001b3ull;
+    uint64_t x = (seed ^ h) + 0x9e3779b97f4a7c15ull;
+    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+    x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+    uint64_t key = x ^ (x >> 31);
+    void *d = gc_device((size_t)(nr * nc) * 2);
+    if (sl_cuda_random_fill_bf16(d, nr, nc, nc, key, role == SL_T_EMBED, sqrtf((float)cols), r0,
+                                 c0, cols, 0) != SL_OK)
+        exit(EXIT_FAILURE);
+    gc_download(got, d, (size_t)(nr * nc) * 2);
+    int64_t diff = 0;
+    for (int64_t r = 0; r < nr; r++)
+        for (int64_t c = 0; c < nc; c++)
+            diff += got[r * nc + c] != all[(r0 + r) * cols + c0 + c];
+    snprintf(what, sizeof(what), "dummy weights %s shard [%lld+%lld, %lld+%lld] bit-exact", name,
+             (long long)r0, (long long)nr, (long long)c0, (long long)nc);
+    gc_report(what, diff == 0 ? 0 : INFINITY, 0, 0);
+    cudaFree(d);
+    free(all), free(got);
+}
+
+/* Bandwidth of the GEMV on the decode shapes of Llama-3.1-8B (information). */
+static void bench_gemv(int n, int out_dim, int in_dim)
+{
+    size_t wn = (size_t)out_dim * in_dim;
+    const int reps = 20, sets = 4; /* rotate weight sets: 4 x 117 MB >> 60 MB L2 */
+    void *w[4], *x = gc_device((size_t)n * in_dim * 2), *o = gc_device((size_t)n * out_dim * 2);
+    cudaEvent_t a, b;
+    float ms;
+
+    GPU_CHECK(cudaMemset(x, 0x3c, (size_t)n * in_dim * 2));
+    for (int i = 0; i < sets; i++) {
+        w[i] = gc_device(wn * 2);
+        GPU_CHECK(cudaMemset(w[i], 0x3c, wn * 2));
+    }
+    GPU_CHECK(cudaEventCreate(&a));
+    GPU_CHECK(cudaEventCreate(&b));
+    for (int i = 0; i < 3; i++)
+        (void)sl_cuda_gemv_bf16(o, 0, out_dim, x, in_dim, w[i % sets], n, out_dim, in_dim, 0);
+    GPU_CHECK(cudaEventRecord(a, 0));
+    for (int i = 0; i < reps; i++)
+        (void)sl_cuda_gemv_bf16(o, 0, out_dim, x, in_dim, w[i % sets], n, out_dim, in_dim, 0);
+    GPU_CHECK(cudaEventRecord(b, 0));
+    GPU_CHECK(cudaEventSynchronize(b));
+    GPU_CHECK(cudaEventElapsedTime(&ms, a, b));
+    double s = ms / 1e3 / reps;
+    printf("bench gemv n=%d %dx%d: %.1f us, %.0f GB/s of weights\n", n, out_dim, in_dim, s * 1e6,
+           (double)wn * 2 / s / 1e9);
+    for (int i = 0; i < sets; i++)
+        cudaFree(w[i]);
+    cudaFree(x), cudaFree(o);
+}
+
+int main(int argc, char **argv)
+{
+    gpu_test_require_device();
+    uint64_t rng = gc_seed();
+
+    check_embedding(&rng, 37, 1000, 128, 0);
+    check_embedding(&rng, 64, 500, 4096, 300);
+    check_embedding(&rng, 9, 77, 36, 10); /* scalar path */
+    check_silu_bias(&rng, 33, 352);
+    check_silu_bias(&rng, 5, 14336);
+    check_silu_bias(&rng, 7, 37); /* scalar path */
+    check_rope_kv(&rng, 17, 8, 4, 16, 0, 0, SL_ROPE_LLAMA3);
+    check_rope_kv(&rng, 40, 8, 2, 64, 1, 0, SL_ROPE_DEFAULT);
+    check_rope_kv(&rng, 9, 4, 2, 128, 0, 1, SL_ROPE_YARN);
+    check_rope_kv(&rng, 5, 32, 8, 128, 0, 0, SL_ROPE_LLAMA3);
+    check_rope_kv(&rng, 3, 2, 1, 256, 1, 1, SL_ROPE_LINEAR);
+    for (int n = 1; n <= SL_CUDA_GEMV_MAX_ROWS; n++)
+        check_gemv(&rng, n, 300 + n * 17, 512 + 64 * n, n % 2);
+    check_gemv(&rng, 1, 1024, 4096, 0);
+    check_gemv(&rng, 4, 333, 14336, 1);
+    check_argmax(&rng, 9, 1505, 0);
+    check_argmax(&rng, 4, 128256 / 2, 64128);
+    check_dummy(SL_T_Q, "model.layers.0.self_attn.q_proj.weight", 96, 64, 32, 32, 0, 64);
+    check_dummy(SL_T_DOWN, "model.layers.3.mlp.down_proj.weight", 64, 352, 0, 64, 176, 176);
+    check_dummy(SL_T_EMBED, "model.embed_tokens.weight", 1505, 128, 753, 752, 0, 128);
+    check_dummy(SL_T_LM_HEAD, "lm_head.weight", 1000, 96, 0, 500, 0, 96);
+
+    if (argc > 1 && strcmp(argv[1], "--bench") == 0) {
+        bench_gemv(1, 6144, 4096);   /* qkv */
+        bench_gemv(1, 28672, 4096);  /* gate/up */
+        bench_gemv(1, 4096, 14336);  /* down */
+        bench_gemv(8, 28672, 4096);
+    }
+    return gc_finish();
+}
