@@ -103,6 +103,7 @@ int sl_cli_engine_flag(const char *command, int argc, char **argv, int *i,
         {"--max-running-requests", &a->engine.max_running, 1, INT32_MAX},
         {"--chunked-prefill-size", &a->engine.chunked_prefill_size, -1, INT32_MAX},
         {"--max-prefill-tokens", &a->engine.max_prefill_tokens, 1, INT32_MAX},
+        {"--cuda-graph-max-bs", &a->cuda_graph_max_bs, 0, 4096},
     };
     const char *v;
     int taken = sl_cli_int_flags(command, argc, argv, i, ints, sizeof(ints) / sizeof(ints[0]));
@@ -126,6 +127,22 @@ int sl_cli_engine_flag(const char *command, int argc, char **argv, int *i,
             sl_cli_usage_error(command, "--load-format: auto, safetensors or dummy");
             return -1;
         }
+    } else if (sl_cli_flag(argc, argv, i, "--device", &v)) {
+        if (v == NULL || (strcmp(v, "auto") != 0 && strcmp(v, "cpu") != 0 &&
+                          strcmp(v, "cuda") != 0)) {
+            sl_cli_usage_error(command, "--device: auto, cpu or cuda");
+            return -1;
+        }
+        a->device = v;
+    } else if (sl_cli_flag(argc, argv, i, "--mem-fraction-static", &v)) {
+        float f;
+        if (!sl_cli_parse_float(v, &f) || f <= 0 || f > 1) {
+            sl_cli_usage_error(command, "--mem-fraction-static needs a fraction in (0, 1]");
+            return -1;
+        }
+        a->mem_fraction_static = f;
+    } else if (strcmp(argv[*i], "--disable-cuda-graph") == 0) {
+        a->disable_cuda_graph = 1;
     } else if (strcmp(argv[*i], "--disable-prefix-cache") == 0 ||
                strcmp(argv[*i], "--disable-radix-cache") == 0) {
         a->engine.prefix_cache = false;

@@ -60,6 +60,12 @@ int sl_cli_parse_bytes(const char *value, uint64_t *out); /* "512M", "4GiB", ...
     "  --chunked-prefill-size N  prefill chunk, -1 for none (default 2048)\n"           \
     "  --max-prefill-tokens N    prefill tokens per step (default 16384)\n"             \
     "  --disable-prefix-cache, --disable-radix-cache   no prefix caching\n"              \
-    "  --load-format FORMAT      auto (safetensors) or dummy (random weights)\n"
+    "  --load-format FORMAT      auto (safetensors) or dummy (random weights)\n"         \
+    "  --device DEVICE           auto (CUDA when built with it and --tp GPUs are\n"      \
+    "                            visible), cpu, cuda\n"                                  \
+    "  --mem-fraction-static F   GPU: fraction of free memory after the weights for\n"  \
+    "                            the KV cache (default 0.9)\n"                           \
+    "  --cuda-graph-max-bs N     largest decode batch run as a CUDA graph (256)\n"       \
+    "  --disable-cuda-graph      run every step eagerly\n"
 
 #endif /* SL_CLI_ENGINE_FLAGS_H */

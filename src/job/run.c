@@ -447,7 +447,9 @@ int sl_run(sl_job_t *job, const sl_run_options_t *o)
                               .skip = done};
     sl_io_writer_opts_t wo = {.group = sl_boot_rank(boot), .ngroups = sl_boot_size(boot),
                               .host = sl_boot_hostname(boot)};
-    if (sl_runtime_open(&o->runtime, &g.rt) != SL_OK ||
+    sl_runtime_options_t rto = o->runtime;
+    rto.job = job;
+    if (sl_runtime_open(&rto, &g.rt) != SL_OK ||
         sl_io_reader_open(o->input, &ro, &g.reader) != SL_OK ||
         sl_io_writer_open(o->output, &wo, &g.writer) != SL_OK)
         sl_job_abort(job, 1, "this DP group cannot start (see the log above)");

@@ -10,6 +10,9 @@
 
 #include "backend/cpu/cpu_backend.h"
 #include "core/log.h"
+#ifdef SL_HAVE_CUDA
+#include "backend/cuda/cuda_backend.h"
+#endif
 
 void sl_runtime_options_init(sl_runtime_options_t *options)
 {
@@ -34,15 +37,80 @@ static sl_status_t sl_runtime_tokenizer(const char *dir, sl_tok_t **tok_p)
     return sl_tok_load(dir, tok_p);
 }
 
+/* 1 for CUDA, 0 for the CPU; -1 (logged) when --device cannot be had. */
+static int sl_runtime_use_cuda(const sl_runtime_options_t *o)
+{
+    const char *device = o->device != NULL ? o->device : "auto";
+
+    if (strcmp(device, "cpu") == 0)
+        return 0;
+#ifdef SL_HAVE_CUDA
+    int gpus = sl_cuda_device_count();
+    if (strcmp(device, "cuda") == 0 && gpus < o->model.tp) {
+        sl_error("--device cuda: %d GPU(s) visible, --tp %d needs %d", gpus, o->model.tp,
+                 o->model.tp);
+        return -1;
+    }
+    return gpus >= o->model.tp;
+#else
+    if (strcmp(device, "cuda") == 0) {
+        sl_error("--device cuda: this slinfer was built without CUDA");
+        return -1;
+    }
+    return 0;
+#endif
+}
+
+/* The backend over the loaded model: KV blocks from --kv-cache-memory (CPU:
+ * float32, every TP rank) or, on GPUs without it, --mem-fraction-static. */
+static sl_status_t sl_runtime_backend(const sl_runtime_options_t *o, sl_runtime_t *rt,
+                                      int cuda)
+{
+    size_t elem = cuda ? 2 : sizeof(float);
+    uint64_t per_token = sl_model_kv_bytes_per_token(rt->model, elem) * (uint64_t)rt->model->tp;
+    sl_status_t status;
+
+    if (!cuda || o->kv_bytes != 0) {
+        status = sl_kv_blocks_for_bytes(o->kv_bytes ? o->kv_bytes : SL_RUNTIME_DEFAULT_KV_BYTES,
+                                        per_token, o->page_size, &rt->num_blocks);
+        if (status != SL_OK)
+            return status;
+    }
+#ifdef SL_HAVE_CUDA
+    if (cuda) {
+        sl_cuda_options_t co;
+        sl_cuda_options_init(&co);
+        co.block_size = o->page_size;
+        co.num_blocks = o->kv_bytes != 0 ? rt->num_blocks : 0;
+        if (o->mem_fraction_static > 0)
+            co.mem_fraction_static = o->mem_fraction_static;
+        co.max_tokens = o->engine.max_prefill_tokens + o->engine.max_running;
+        co.cuda_graph_max_bs = o->cuda_graph_max_bs;
+        co.disable_cuda_graph = o->disable_cuda_graph;
+        co.job = o->job;
+        if ((status = sl_cuda_backend_create(rt->model, &co, &rt->backend)) != SL_OK)
+            return status;
+        rt->num_blocks = rt->backend->limits.num_blocks;
+        return SL_OK;
+    }
+#endif
+    sl_backend_options_t bo = {.threads = o->threads, .block_size = o->page_size,
+                               .num_blocks = rt->num_blocks};
+    return sl_cpu_backend_create(rt->model, &bo, &rt->backend);
+}
+
 sl_status_t sl_runtime_open(const sl_runtime_options_t *o, sl_runtime_t **rt_p)
 {
     sl_runtime_t *rt = calloc(1, sizeof(*rt));
     sl_engine_options_t eo = o->engine;
     sl_status_t status;
+    int cuda = sl_runtime_use_cuda(o);
 
-    if (rt == NULL) {
-        sl_error("out of memory opening the model");
-        return SL_ERR_NO_MEMORY;
+    if (rt == NULL || cuda < 0) {
+        if (rt == NULL)
+            sl_error("out of memory opening the model");
+        free(rt);
+        return rt == NULL ? SL_ERR_NO_MEMORY : SL_ERR_NO_DEVICE;
     }
     if ((status = sl_model_load(o->model_dir, &o->model, &rt->model)) != SL_OK ||
         (status = sl_runtime_tokenizer(o->model_dir, &rt->tok)) != SL_OK ||
@@ -54,24 +122,15 @@ sl_status_t sl_runtime_open(const sl_runtime_options_t *o, sl_runtime_t **rt_p)
     if (rt->tok != NULL)
         sl_gen_config_add_eos(&rt->gen, sl_tok_eos_id(rt->tok));
 
-    /* The KV budget covers every TP rank's cache (float32 on the CPU). */
-    uint64_t per_token =
-        sl_model_kv_bytes_per_token(rt->model, sizeof(float)) * (uint64_t)rt->model->tp;
-    status = sl_kv_blocks_for_bytes(o->kv_bytes ? o->kv_bytes : SL_RUNTIME_DEFAULT_KV_BYTES,
-                                    per_token, o->page_size, &rt->num_blocks);
-    if (status != SL_OK)
-        goto err;
-    sl_backend_options_t bo = {.threads = o->threads, .block_size = o->page_size,
-                               .num_blocks = rt->num_blocks};
     eo.eos = rt->gen.eos;
     eo.num_eos = rt->gen.num_eos;
-    if ((status = sl_cpu_backend_create(rt->model, &bo, &rt->backend)) != SL_OK ||
+    if ((status = sl_runtime_backend(o, rt, cuda)) != SL_OK ||
         (status = sl_engine_create(rt->backend, rt->tok, rt->model->config, &eo,
                                    &rt->engine)) != SL_OK)
         goto err;
-    sl_info("model %s: TP %d, KV cache %d blocks of %d tokens (%.1f MiB)", o->model_dir,
-            rt->model->tp, rt->num_blocks, o->page_size,
-            (double)rt->num_blocks * o->page_size * (double)per_token / (1 << 20));
+    sl_info("model %s: %s backend, TP %d, KV cache %d blocks of %d tokens (%lld tokens)",
+            o->model_dir, rt->backend->name, rt->model->tp, rt->num_blocks, o->page_size,
+            (long long)rt->num_blocks * o->page_size);
     *rt_p = rt;
     return SL_OK;
 err:

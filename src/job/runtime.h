@@ -28,7 +28,13 @@ typedef struct sl_runtime_options {
     sl_engine_options_t engine; /* --max-running-requests, ...            */
     int32_t page_size;          /* --page-size (16)                       */
     int32_t threads;            /* --threads (0: default)                 */
-    uint64_t kv_bytes;          /* --kv-cache-memory (0: default above)   */
+    uint64_t kv_bytes;          /* --kv-cache-memory (0: default above;
+                                   on GPUs --mem-fraction-static decides) */
+    const char *device;         /* --device: "auto" (NULL), "cpu", "cuda" */
+    double mem_fraction_static; /* GPU: of free memory after weights (0.9) */
+    int32_t cuda_graph_max_bs;  /* --cuda-graph-max-bs (0: default)       */
+    int disable_cuda_graph;     /* --disable-cuda-graph                   */
+    const struct sl_job *job;   /* binds GPU worker threads; NULL: none   */
 } sl_runtime_options_t;
 
 typedef struct sl_runtime {
@@ -43,7 +49,9 @@ typedef struct sl_runtime {
 
 void sl_runtime_options_init(sl_runtime_options_t *options);
 
-/* Loads everything; errors are logged where they happen. */
+/* Loads everything; errors are logged where they happen. The backend is
+ * CUDA with --device cuda, or with auto when this build has CUDA and the
+ * process sees at least --tp GPUs; the CPU otherwise. */
 sl_status_t sl_runtime_open(const sl_runtime_options_t *options, sl_runtime_t **rt_p);
 void sl_runtime_close(sl_runtime_t *rt);
 
