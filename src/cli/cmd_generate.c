@@ -8,21 +8,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
-#include "backend/cpu/cpu_backend.h"
 #include "cli/cli.h"
 #include "cli/engine_flags.h"
 #include "core/log.h"
 #include "engine/engine.h"
-#include "engine/gen_config.h"
-#include "model/model.h"
 #include "tokenizer/tokenizer.h"
 
 #define SL_GEN_MAX_IDS (1 << 20)
-/* --kv-cache-memory when not given: at most this, and no more than the
- * request needs. */
-#define SL_GEN_DEFAULT_KV (256ull << 20)
 
 typedef struct sl_gen_args {
     sl_cli_engine_args_t e; /* model and engine */
@@ -200,51 +193,13 @@ static int sl_gen_print(const sl_gen_args_t *a, const sl_request_t *r, bool has_
 
 /* ---- the run ----------------------------------------------------------------------- */
 
-/* The tokenizer of DIR when it has one (NULL otherwise, not an error). */
-static sl_status_t sl_gen_tokenizer(const char *dir, sl_tok_t **tok_p)
-{
-    char path[4096];
-    struct stat st;
-
-    *tok_p = NULL;
-    snprintf(path, sizeof(path), "%s/tokenizer.json", dir);
-    if (stat(path, &st) != 0)
-        return SL_OK;
-    return sl_tok_load(dir, tok_p);
-}
-
-/* KV blocks: --kv-cache-memory over the bytes of a block in all TP ranks
- * (float32 on the CPU); by default no more than the request can use. */
-static sl_status_t sl_gen_blocks(const sl_gen_args_t *a, const sl_model_t *m, int32_t plen,
-                                 int32_t *blocks_p)
-{
-    uint64_t per_token = sl_model_kv_bytes_per_token(m, sizeof(float)) * (uint64_t)m->tp;
-    int32_t blocks;
-    sl_status_t s = sl_kv_blocks_for_bytes(a->e.kv_bytes ? a->e.kv_bytes : SL_GEN_DEFAULT_KV,
-                                           per_token, a->e.page_size, &blocks);
-
-    if (s != SL_OK)
-        return s;
-    if (a->e.kv_bytes == 0) {
-        int64_t need = ((int64_t)plen + a->sp.max_tokens + a->e.page_size - 1) / a->e.page_size;
-        need *= a->sp.n;
-        blocks = need < blocks ? (int32_t)need : blocks;
-    }
-    *blocks_p = blocks;
-    return SL_OK;
-}
-
 static int sl_generate_run(int argc, char **argv)
 {
     sl_gen_args_t a;
-    sl_model_t *m = NULL;
-    sl_tok_t *tok = NULL;
-    sl_backend_t *be = NULL;
-    sl_engine_t *eng = NULL;
+    sl_runtime_t *rt = NULL;
     sl_request_t *r = NULL;
     int32_t *ids = NULL;
     size_t n = 0;
-    sl_gen_config_t gc;
     int status = sl_gen_parse(argc, argv, &a);
 
     if (status != SL_EXIT_OK)
@@ -259,46 +214,30 @@ static int sl_generate_run(int argc, char **argv)
         n = (size_t)k;
     }
     status = SL_EXIT_FAILURE;
-    if (sl_model_load(a.e.model_dir, &a.e.model, &m) != SL_OK || sl_gen_tokenizer(a.e.model_dir, &tok) != SL_OK ||
-        sl_gen_config_load(a.e.model_dir, &gc) != SL_OK)
+    if (sl_runtime_open(&a.e, &rt) != SL_OK)
         goto out;
     if (a.prompt != NULL) {
-        if (tok == NULL) {
+        if (rt->tok == NULL) {
             sl_error("%s has no tokenizer.json: give the prompt as --ids", a.e.model_dir);
             goto out;
         }
-        if (sl_tok_encode(tok, a.prompt, strlen(a.prompt), true, &ids, &n) != SL_OK)
+        if (sl_tok_encode(rt->tok, a.prompt, strlen(a.prompt), true, &ids, &n) != SL_OK)
             goto out;
     }
-    if (tok != NULL)
-        sl_gen_config_add_eos(&gc, sl_tok_eos_id(tok));
-    int32_t blocks;
-    if (sl_gen_blocks(&a, m, (int32_t)n, &blocks) != SL_OK)
-        goto out;
-    sl_backend_options_t bo = {.threads = a.e.threads, .block_size = a.e.page_size,
-                               .num_blocks = blocks};
-    a.e.engine.eos = gc.eos;
-    a.e.engine.num_eos = gc.num_eos;
-    if (sl_cpu_backend_create(m, &bo, &be) != SL_OK ||
-        sl_engine_create(be, tok, m->config, &a.e.engine, &eng) != SL_OK)
-        goto out;
-    if (n > INT32_MAX || sl_engine_submit(eng, 0, ids, (int32_t)n, &a.sp) != SL_OK) {
+    if (n > INT32_MAX || sl_engine_submit(rt->engine, 0, ids, (int32_t)n, &a.sp) != SL_OK) {
         status = SL_EXIT_USAGE; /* bad ids or sampling parameters, already said */
         goto out;
     }
-    if (sl_engine_run(eng) != SL_OK || (r = sl_engine_poll(eng)) == NULL)
+    if (sl_engine_run(rt->engine) != SL_OK || (r = sl_engine_poll(rt->engine)) == NULL)
         goto out;
     sl_engine_stats_t st;
-    sl_engine_get_stats(eng, &st);
-    status = sl_gen_print(&a, r, tok != NULL, &st);
+    sl_engine_get_stats(rt->engine, &st);
+    status = sl_gen_print(&a, r, rt->tok != NULL, &st);
     if (status == SL_EXIT_OK && r->seqs[0].finish_reason == SL_FINISH_ERROR)
         status = SL_EXIT_FAILURE;
 out:
     sl_request_free(r);
-    sl_engine_free(eng);
-    sl_backend_destroy(be);
-    sl_tok_free(tok);
-    sl_model_free(m);
+    sl_runtime_close(rt);
     free(ids);
     sl_sampling_params_release(&a.sp);
     return status;
@@ -311,8 +250,9 @@ const sl_cli_command_t sl_cmd_generate = {
         "Usage: slinfer generate --model DIR (--prompt TEXT | --ids ID,ID,...) [OPTIONS]\n"
         "\n"
         "Run one request through the engine -- scheduler, paged KV cache with prefix\n"
-        "caching, chunked prefill, sampler, stop conditions -- on the CPU backend and\n"
-        "print the generated text (the ids when the model has no tokenizer), or JSON.\n"
+        "caching, chunked prefill, sampler, stop conditions -- on the CPU or CUDA backend\n"
+        "(--device) and print the generated text (the ids when the model has no\n"
+        "tokenizer), or JSON.\n"
         "--prompt is tokenized with the model's tokenizer, special tokens (BOS) added\n"
         "as its post-processor says. EOS ids come from generation_config.json (else\n"
         "config.json) and the tokenizer.\n"
