@@ -245,7 +245,7 @@ out:
 
 const sl_cli_command_t sl_cmd_generate = {
     .name = "generate",
-    .summary = "generate text for one prompt through the engine (CPU)",
+    .summary = "generate text for one prompt through the engine",
     .usage =
         "Usage: slinfer generate --model DIR (--prompt TEXT | --ids ID,ID,...) [OPTIONS]\n"
         "\n"
