@@ -6,10 +6,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ifaddrs.h>
-#include <net/if.h>
 #include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -17,10 +14,10 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "core/log.h"
+#include "core/net.h"
 
 #define SL_LIVENESS_KEY        "sl.liveness"
 #define SL_LIVENESS_HELLO      "slinfer-liveness-1"
@@ -38,13 +35,6 @@ struct sl_liveness {
     int thread_started;
 };
 
-static long long sl_liveness_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static int sl_liveness_connect_timeout(void)
 {
     const char *text = getenv("SLINFER_CONNECT_TIMEOUT");
@@ -61,78 +51,6 @@ static int sl_liveness_connect_timeout(void)
         return SL_LIVENESS_CONNECT_TIMEOUT_DEFAULT;
     }
     return (int)value;
-}
-
-/* Waits until fd is ready for `events` or the deadline passes; 1 ready, 0
- * timed out, -1 error (errno). */
-static int sl_liveness_wait(int fd, short events, long long deadline_ms)
-{
-    for (;;) {
-        long long left = deadline_ms - sl_liveness_now_ms();
-        struct pollfd p = {.fd = fd, .events = events};
-        if (left <= 0)
-            return 0;
-        int n = poll(&p, 1, left > 60000 ? 60000 : (int)left);
-        if (n > 0)
-            return 1;
-        if (n < 0 && errno != EINTR)
-            return -1;
-    }
-}
-
-/* Reads one '\n'-terminated line (without it) before the deadline. */
-static sl_status_t sl_liveness_read_line(int fd, char *line, size_t size, long long deadline_ms)
-{
-    size_t used = 0;
-
-    while (used + 1 < size) {
-        if (sl_liveness_wait(fd, POLLIN, deadline_ms) <= 0)
-            return SL_ERR_BOOTSTRAP;
-        ssize_t n = read(fd, line + used, 1);
-        if (n < 0 && (errno == EINTR || errno == EAGAIN))
-            continue;
-        if (n <= 0)
-            return SL_ERR_BOOTSTRAP;
-        if (line[used] == '\n') {
-            line[used] = '\0';
-            return SL_OK;
-        }
-        used++;
-    }
-    return SL_ERR_BOOTSTRAP;
-}
-
-static sl_status_t sl_liveness_write_all(int fd, const char *buf, size_t len)
-{
-    while (len > 0) {
-        ssize_t n = send(fd, buf, len, MSG_NOSIGNAL);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0 && errno == EAGAIN) {
-            if (sl_liveness_wait(fd, POLLOUT, sl_liveness_now_ms() + SL_LIVENESS_STEP_MS) <= 0)
-                return SL_ERR_BOOTSTRAP;
-            continue;
-        }
-        if (n <= 0)
-            return SL_ERR_BOOTSTRAP;
-        buf += n;
-        len -= (size_t)n;
-    }
-    return SL_OK;
-}
-
-/* Non-blocking, close-on-exec, and keepalive tuned so that a vanished node
- * is noticed in about 10 + 3 x 5 s. */
-static void sl_liveness_tune(int fd)
-{
-    int on = 1, idle = 10, interval = 5, count = 3;
-
-    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
-    setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof(on));
-    setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof(idle));
-    setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &interval, sizeof(interval));
-    setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &count, sizeof(count));
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));
 }
 
 /* The job's identity in the handshake: the PMIx namespace is unique per
@@ -203,33 +121,6 @@ static void *sl_liveness_watch(void *arg)
 
 /* ---- rank 0 ------------------------------------------------------------------ */
 
-/* "PORT ADDR ADDR ...": every up, non-loopback IPv4 address, loopback last
- * (for peers on this node when nothing else routes). */
-static sl_status_t sl_liveness_address_line(int port, char *line, size_t size)
-{
-    struct ifaddrs *ifs, *ifa;
-    size_t used = (size_t)snprintf(line, size, "%d", port);
-
-    if (getifaddrs(&ifs) != 0) {
-        sl_error("liveness: getifaddrs failed: %s", strerror(errno));
-        return SL_ERR_BOOTSTRAP;
-    }
-    for (int loopback = 0; loopback <= 1; loopback++) {
-        for (ifa = ifs; ifa != NULL; ifa = ifa->ifa_next) {
-            char text[INET_ADDRSTRLEN];
-            if (ifa->ifa_addr == NULL || ifa->ifa_addr->sa_family != AF_INET ||
-                !(ifa->ifa_flags & IFF_UP) || !!(ifa->ifa_flags & IFF_LOOPBACK) != loopback)
-                continue;
-            inet_ntop(AF_INET, &((struct sockaddr_in *)ifa->ifa_addr)->sin_addr, text,
-                      sizeof(text));
-            if (used + strlen(text) + 2 < size)
-                used += (size_t)snprintf(line + used, size - used, " %s", text);
-        }
-    }
-    freeifaddrs(ifs);
-    return SL_OK;
-}
-
 /* Many ranks need many descriptors on rank 0: raise the soft limit. */
 static void sl_liveness_raise_fd_limit(int needed)
 {
@@ -250,9 +141,9 @@ static int sl_liveness_accept_one(sl_liveness_t *live, int listener, long long d
 
     if (fd < 0)
         return -1;
-    sl_liveness_tune(fd);
-    long long step = sl_liveness_now_ms() + SL_LIVENESS_STEP_MS;
-    if (sl_liveness_read_line(fd, line, sizeof(line), step < deadline_ms ? step : deadline_ms) !=
+    sl_net_tune(fd);
+    long long step = sl_net_now_ms() + SL_LIVENESS_STEP_MS;
+    if (sl_net_read_line(fd, line, sizeof(line), step < deadline_ms ? step : deadline_ms) !=
             SL_OK ||
         sscanf(line, SL_LIVENESS_HELLO " %255s %d %255s", job, &rank, host) != 3 ||
         strcmp(job, sl_liveness_job()) != 0 || rank < 1 || rank >= live->boot->size ||
@@ -263,7 +154,7 @@ static int sl_liveness_accept_one(sl_liveness_t *live, int listener, long long d
         return -1;
     }
     snprintf(line, sizeof(line), "ok %s\n", live->boot->my_hostname);
-    if (sl_liveness_write_all(fd, line, strlen(line)) != SL_OK) {
+    if (sl_net_write_all(fd, line, strlen(line), SL_LIVENESS_STEP_MS) != SL_OK) {
         close(fd);
         return -1;
     }
@@ -280,7 +171,7 @@ static sl_status_t sl_liveness_serve(sl_liveness_t *live, int timeout_s)
     char line[SL_LIVENESS_LINE_MAX];
     sl_status_t status = SL_ERR_BOOTSTRAP;
     int listener, missing = boot->size - 1;
-    long long deadline = sl_liveness_now_ms() + 1000LL * timeout_s;
+    long long deadline = sl_net_now_ms() + 1000LL * timeout_s;
 
     sl_liveness_raise_fd_limit(boot->size);
     listener = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
@@ -290,13 +181,14 @@ static sl_status_t sl_liveness_serve(sl_liveness_t *live, int timeout_s)
         sl_error("liveness: cannot listen on a TCP port: %s", strerror(errno));
         goto out;
     }
-    if (sl_liveness_address_line(ntohs(addr.sin_port), line, sizeof(line)) != SL_OK ||
+    snprintf(line, sizeof(line), "%d", ntohs(addr.sin_port));
+    if (sl_net_local_addresses(line, sizeof(line)) != SL_OK ||
         boot->ops->publish(boot, SL_LIVENESS_KEY, line) != SL_OK)
         goto out;
     sl_debug("liveness: rank 0 listens at %s", line);
 
     while (missing > 0) {
-        int ready = sl_liveness_wait(listener, POLLIN, deadline);
+        int ready = sl_net_wait(listener, POLLIN, deadline);
         if (ready < 0) {
             sl_error("liveness: waiting for peers failed: %s", strerror(errno));
             goto out;
@@ -329,39 +221,25 @@ out:
 static int sl_liveness_try(const char *ip, int port, sl_liveness_t *live)
 {
     const sl_boot_t *boot = live->boot;
-    char host[SL_BOOT_HOSTNAME_MAX];
-    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-    char line[SL_LIVENESS_LINE_MAX];
-    long long deadline = sl_liveness_now_ms() + SL_LIVENESS_STEP_MS;
-    int fd, err = 0;
-    socklen_t err_len = sizeof(err);
+    char line[SL_LIVENESS_LINE_MAX], host[SL_BOOT_HOSTNAME_MAX];
+    long long deadline = sl_net_now_ms() + SL_LIVENESS_STEP_MS;
+    int fd = sl_net_connect(ip, port, deadline);
 
-    if (inet_pton(AF_INET, ip, &addr.sin_addr) != 1)
+    if (fd < 0) {
+        sl_debug("liveness: rank 0 not reachable at %s:%d: %s", ip, port, strerror(errno));
         return -1;
-    fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        return -1;
-    sl_liveness_tune(fd);
-    if (connect(fd, (struct sockaddr *)&addr, sizeof(addr)) != 0 && errno != EINPROGRESS)
-        goto fail;
-    if (sl_liveness_wait(fd, POLLOUT, deadline) <= 0 ||
-        getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &err_len) != 0 || err != 0) {
-        errno = err;
-        goto fail;
     }
     snprintf(line, sizeof(line), SL_LIVENESS_HELLO " %s %d %s\n", sl_liveness_job(), boot->rank,
              boot->my_hostname);
-    if (sl_liveness_write_all(fd, line, strlen(line)) != SL_OK ||
-        sl_liveness_read_line(fd, line, sizeof(line), deadline) != SL_OK ||
-        sscanf(line, "ok %255s", host) != 1)
-        goto fail;
+    if (sl_net_write_all(fd, line, strlen(line), SL_LIVENESS_STEP_MS) != SL_OK ||
+        sl_net_read_line(fd, line, sizeof(line), deadline) != SL_OK ||
+        sscanf(line, "ok %255s", host) != 1) {
+        sl_debug("liveness: no handshake from %s:%d", ip, port);
+        close(fd);
+        return -1;
+    }
     live->hosts[0] = strdup(host);
     return fd;
-fail:
-    sl_debug("liveness: rank 0 not reachable at %s:%d: %s", ip, port,
-             errno ? strerror(errno) : "no handshake");
-    close(fd);
-    return -1;
 }
 
 static sl_status_t sl_liveness_join(sl_liveness_t *live, int timeout_s)
@@ -392,7 +270,7 @@ static sl_status_t sl_liveness_join(sl_liveness_t *live, int timeout_s)
 sl_status_t sl_liveness_start(sl_boot_t *boot, sl_liveness_t **live_p)
 {
     int timeout_s = sl_liveness_connect_timeout();
-    long long t0 = sl_liveness_now_ms();
+    long long t0 = sl_net_now_ms();
     sl_liveness_t *live = calloc(1, sizeof(*live));
     sl_status_t status = SL_ERR_NO_MEMORY;
 
@@ -420,7 +298,7 @@ sl_status_t sl_liveness_start(sl_boot_t *boot, sl_liveness_t **live_p)
     live->thread_started = 1;
     sl_debug("liveness: %s in %lld ms",
              boot->rank == 0 ? "every peer connected" : "connected to rank 0",
-             sl_liveness_now_ms() - t0);
+             sl_net_now_ms() - t0);
     *live_p = live;
     return SL_OK;
 
@@ -446,7 +324,7 @@ void sl_liveness_stop(sl_liveness_t *live)
         if (live->fds[i] < 0)
             continue;
         /* Best effort: a peer that already left does not need it. */
-        (void)sl_liveness_write_all(live->fds[i], &goodbye, 1);
+        (void)sl_net_write_all(live->fds[i], &goodbye, 1, SL_LIVENESS_STEP_MS);
         close(live->fds[i]);
     }
     for (int i = 0; live->hosts != NULL && i < live->nfds; i++)
