@@ -21,6 +21,7 @@ static const sl_cli_command_t *const sl_commands[] = {
     &sl_cmd_generate,
     &sl_cmd_run,
     &sl_cmd_make_model,
+    &sl_cmd_serve,
 };
 
 #define SL_NUM_COMMANDS (sizeof(sl_commands) / sizeof(sl_commands[0]))

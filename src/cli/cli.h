@@ -51,5 +51,6 @@ extern const sl_cli_command_t sl_cmd_bench;
 extern const sl_cli_command_t sl_cmd_generate;
 extern const sl_cli_command_t sl_cmd_run;
 extern const sl_cli_command_t sl_cmd_make_model;
+extern const sl_cli_command_t sl_cmd_serve;
 
 #endif /* SL_CLI_CLI_H */

@@ -202,6 +202,14 @@ sl_request_t *sl_engine_poll(sl_engine_t *e)
     return r;
 }
 
+const sl_request_t *sl_engine_find(const sl_engine_t *e, uint64_t id)
+{
+    for (size_t i = 0; i < e->num_active; i++)
+        if (e->active[i]->id == id)
+            return e->active[i];
+    return NULL;
+}
+
 sl_status_t sl_engine_abort(sl_engine_t *e, uint64_t id)
 {
     for (size_t i = 0; i < e->num_active; i++) {

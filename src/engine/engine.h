@@ -98,6 +98,12 @@ sl_status_t sl_engine_run(sl_engine_t *engine);
 /* The next finished request (the caller's: sl_request_free()), or NULL. */
 sl_request_t *sl_engine_poll(sl_engine_t *engine);
 
+/* The unfinished (waiting or running) request ID, read-only, or NULL. It
+ * stays at its address, changing only inside the engine's calls, until
+ * sl_engine_poll() hands it back finished. A server reads the tokens and
+ * text produced so far through it to stream them while the request runs. */
+const sl_request_t *sl_engine_find(const sl_engine_t *engine, uint64_t id);
+
 /* Ends request ID now (SL_FINISH_ABORT for its unfinished sequences).
  * SL_ERR_NOT_FOUND (not logged) when no such request is running. */
 sl_status_t sl_engine_abort(sl_engine_t *engine, uint64_t id);
