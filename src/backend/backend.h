@@ -25,6 +25,12 @@ typedef struct sl_backend sl_backend_t;
 typedef struct sl_backend_ops {
     /* logits: [batch->num_logits, limits.vocab_size] float32, written. */
     sl_status_t (*forward)(sl_backend_t *backend, const sl_batch_t *batch, float *logits);
+    /* Optional (NULL: not offered): the same forward, then the argmax of each
+     * requested row (ties: lowest id), so only [num_logits] ids leave the
+     * device instead of [num_logits, vocab] floats. The engine uses it for
+     * steps whose every row is plain greedy. */
+    sl_status_t (*forward_greedy)(sl_backend_t *backend, const sl_batch_t *batch,
+                                  int32_t *tokens);
     void (*destroy)(sl_backend_t *backend);
 } sl_backend_ops_t;
 

@@ -46,6 +46,8 @@ struct sl_engine {
     size_t cap_row_entry;
     float *logits;                  /* [num_logits, vocab]                */
     size_t cap_logits;
+    int32_t *greedy;                /* [num_logits] argmax of a greedy step */
+    size_t cap_greedy;
     int32_t *suppress;              /* [num_eos + stop ids] scratch       */
     size_t cap_suppress;
     sl_sample_result_t *results;    /* [max n]                            */
@@ -144,6 +146,7 @@ void sl_engine_free(sl_engine_t *e)
     free(e->rows);
     free(e->row_entry);
     free(e->logits);
+    free(e->greedy);
     free(e->suppress);
     free(e->results);
     free(e->records);
@@ -389,8 +392,26 @@ static sl_status_t sl_engine_accept(sl_engine_t *e, sl_sequence_t *q,
     return SL_OK;
 }
 
-/* Samples every logit row of the step SP and takes the tokens. */
-static sl_status_t sl_engine_sample(sl_engine_t *e, const sl_step_plan_t *sp)
+/* A step whose every row is plain greedy -- no penalties, no logprobs, no
+ * EOS suppression, one sample -- needs only the argmax of each row, which a
+ * backend can compute where the logits are (forward_greedy). The filters
+ * (top-k/p, min-p) never remove the argmax, so they do not matter here. */
+static bool sl_engine_plain_greedy(const sl_step_plan_t *sp)
+{
+    for (int32_t i = 0; i < sp->batch.num_logits; i++) {
+        const sl_sample_row_t *row = &sp->rows[i];
+        if (row->temperature >= SL_SAMPLE_GREEDY_EPS || row->repetition_penalty != 1.0f ||
+            row->presence_penalty != 0.0f || row->frequency_penalty != 0.0f ||
+            row->logprobs >= 0 || row->num_samples > 1 || row->suppress_stop)
+            return false;
+    }
+    return true;
+}
+
+/* Samples every logit row of the step SP and takes the tokens; GREEDY
+ * ([num_logits] or NULL) holds the tokens a greedy forward already chose. */
+static sl_status_t sl_engine_sample(sl_engine_t *e, const sl_step_plan_t *sp,
+                                    const int32_t *greedy)
 {
     double now = sl_time_now();
     sl_status_t s;
@@ -416,8 +437,11 @@ static sl_status_t sl_engine_sample(sl_engine_t *e, const sl_step_plan_t *sp)
             .output = q->out, .output_len = (size_t)q->num_out,
             .suppress = e->suppress, .num_suppress = nsup,
         };
-        sl_sampler_sample(e->sampler, e->logits + (size_t)i * (size_t)e->vocab, row, &hist,
-                          e->results);
+        if (greedy != NULL)
+            e->results[0] = (sl_sample_result_t){.token = greedy[i]};
+        else
+            sl_sampler_sample(e->sampler, e->logits + (size_t)i * (size_t)e->vocab, row, &hist,
+                              e->results);
         if (ns > 1) {
             /* The prompt is computed: the other sequences share its full blocks. */
             r->forked = true;
@@ -466,13 +490,21 @@ sl_status_t sl_engine_step(sl_engine_t *e)
     if (e->opt.on_plan != NULL && (s = e->opt.on_plan(e->opt.on_plan_ctx, &sp)) != SL_OK)
         return s;
     fwd = sl_time_now();
-    if ((s = sl_backend_forward(e->backend, &sp.batch, e->logits)) != SL_OK)
+    const int32_t *greedy = NULL;
+    if (e->backend->ops->forward_greedy != NULL && sl_engine_plain_greedy(&sp)) {
+        if ((s = SL_GROW(e->greedy, e->cap_greedy, (size_t)sp.batch.num_logits,
+                         "greedy tokens")) != SL_OK ||
+            (s = e->backend->ops->forward_greedy(e->backend, &sp.batch, e->greedy)) != SL_OK)
+            return s;
+        greedy = e->greedy;
+    } else if ((s = sl_backend_forward(e->backend, &sp.batch, e->logits)) != SL_OK) {
         return s;
+    }
     fwd = sl_time_now() - fwd;
     /* Computed tokens first: blocks are published before any sequence that
      * finishes in this step frees them. */
     sl_sched_commit(e->sched, &e->plan);
-    if ((s = sl_engine_sample(e, &sp)) != SL_OK)
+    if ((s = sl_engine_sample(e, &sp, greedy)) != SL_OK)
         return s;
 
     double end = sl_time_now();

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "backend/cpu/argmax.h"
 #include "backend/cpu/attention.h"
 #include "backend/cpu/forward.h"
 #include "core/log.h"
@@ -38,6 +39,9 @@ struct sl_cpu_backend {
     size_t cap;
     int32_t *positions, *seq_of;
     int64_t *slots;
+    /* forward_greedy's logits, [cap_logits] floats */
+    float *logits;
+    size_t cap_logits;
 };
 
 static void *sl_cpu_rank_main(void *arg)
@@ -123,6 +127,30 @@ static sl_status_t sl_cpu_forward(sl_backend_t *base, const sl_batch_t *batch, f
     return SL_OK;
 }
 
+/* The forward, then the argmax twin of the GPU's (argmax.h). */
+static sl_status_t sl_cpu_forward_greedy(sl_backend_t *base, const sl_batch_t *batch,
+                                         int32_t *tokens)
+{
+    sl_cpu_backend_t *be = (sl_cpu_backend_t *)base;
+    size_t vocab = (size_t)base->limits.vocab_size;
+    size_t need = (size_t)batch->num_logits * vocab;
+    sl_status_t s;
+
+    if (need > be->cap_logits) {
+        float *more = realloc(be->logits, need * sizeof(*more));
+        if (more == NULL) {
+            sl_error("cpu backend: out of memory for %zu logits", need);
+            return SL_ERR_NO_MEMORY;
+        }
+        be->logits = more;
+        be->cap_logits = need;
+    }
+    if ((s = sl_cpu_forward(base, batch, be->logits)) != SL_OK)
+        return s;
+    sl_cpu_argmax(be->logits, (size_t)batch->num_logits, vocab, 0, tokens, NULL);
+    return SL_OK;
+}
+
 static void sl_cpu_destroy(sl_backend_t *base)
 {
     sl_cpu_backend_t *be = (sl_cpu_backend_t *)base;
@@ -145,6 +173,7 @@ static void sl_cpu_destroy(sl_backend_t *base)
     free(be->positions);
     free(be->seq_of);
     free(be->slots);
+    free(be->logits);
     sl_rope_table_free(be->rope);
     sl_comm_group_free(be->comm);
     free(be);
@@ -152,6 +181,7 @@ static void sl_cpu_destroy(sl_backend_t *base)
 
 static const sl_backend_ops_t sl_cpu_ops = {
     .forward = sl_cpu_forward,
+    .forward_greedy = sl_cpu_forward_greedy,
     .destroy = sl_cpu_destroy,
 };
 

@@ -258,6 +258,7 @@ static void sl_cuda_destroy(sl_backend_t *base)
 
 static const sl_backend_ops_t sl_cuda_ops = {
     .forward = sl_cuda_forward,
+    .forward_greedy = sl_cuda_backend_forward_greedy,
     .destroy = sl_cuda_destroy,
 };
 
