@@ -9,7 +9,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "model/safetensors.h"
 #include "model_check.h"
@@ -136,21 +135,10 @@ static Suite *golden_suite(void)
 
 int main(void)
 {
-    const char *env = getenv("SLINFER_FIXTURES");
-    struct stat st;
-    char probe[1100];
+    const char *dir = sl_check_fixtures("models/tiny-llama3/golden.json");
 
-    snprintf(fixtures, sizeof(fixtures), "%s", env != NULL ? env : "");
-    snprintf(probe, sizeof(probe), "%s/models/tiny-llama3/golden.json", fixtures);
-    if (env == NULL || stat(probe, &st) != 0) {
-        printf("SKIP: no model fixtures (SLINFER_FIXTURES='%s' has no "
-               "models/tiny-llama3/golden.json)\n",
-               fixtures);
+    if (dir == NULL)
         return 77;
-    }
-    SRunner *runner = srunner_create(golden_suite());
-    srunner_run_all(runner, CK_NORMAL);
-    int failed = srunner_ntests_failed(runner);
-    srunner_free(runner);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    snprintf(fixtures, sizeof(fixtures), "%s", dir);
+    return sl_check_run(golden_suite());
 }

@@ -3,7 +3,6 @@
  * check_topo.c covers the same rules on hand-made topologies either way. */
 #include "config.h"
 
-#include <sys/stat.h>
 
 #include "topo_check.h"
 
@@ -209,20 +208,8 @@ static Suite *topo_fixtures_suite(void)
 
 int main(void)
 {
-    const char *dir = getenv("SLINFER_FIXTURES");
-    struct stat st;
-    SRunner *runner;
-    int failed;
-
-    if (dir == NULL || stat(fixture("hgx-8gpu-8hca.xml"), &st) != 0) {
-        printf("SKIP: no topology fixtures in %s/topologies (set SLINFER_FIXTURES to the shared "
-               "fixtures folder); check_topo covers the placement rules without them\n",
-               dir != NULL ? dir : "$SLINFER_FIXTURES");
+    /* check_topo covers the placement rules without the fixtures */
+    if (sl_check_fixtures("topologies/hgx-8gpu-8hca.xml") == NULL)
         return 77;
-    }
-    runner = srunner_create(topo_fixtures_suite());
-    srunner_run_all(runner, CK_NORMAL);
-    failed = srunner_ntests_failed(runner);
-    srunner_free(runner);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return sl_check_run(topo_fixtures_suite());
 }

@@ -14,15 +14,40 @@
 
 #include "core/log.h"
 
+/* Runs SUITE; returns the process exit status. */
+static inline int sl_check_run(Suite *suite)
+{
+    SRunner *runner = srunner_create(suite);
+    srunner_run_all(runner, CK_NORMAL);
+    int failed = srunner_ntests_failed(runner);
+    srunner_free(runner);
+    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
+
 #define SL_CHECK_MAIN(suite_fn)                                         \
     int main(void)                                                      \
     {                                                                   \
-        SRunner *runner = srunner_create(suite_fn());                   \
-        srunner_run_all(runner, CK_NORMAL);                             \
-        int failed = srunner_ntests_failed(runner);                     \
-        srunner_free(runner);                                           \
-        return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;               \
+        return sl_check_run(suite_fn());                                \
     }
+
+/* The shared fixtures folder ($SLINFER_FIXTURES) when it holds PROBE (a
+ * path inside it); otherwise prints why the test is skipped and returns
+ * NULL, and the caller exits 77. */
+static inline const char *sl_check_fixtures(const char *probe)
+{
+    const char *dir = getenv("SLINFER_FIXTURES");
+    char path[4096];
+    FILE *f;
+
+    snprintf(path, sizeof(path), "%s/%s", dir != NULL ? dir : "", probe);
+    if (dir == NULL || (f = fopen(path, "rb")) == NULL) {
+        printf("SKIP: no %s in $SLINFER_FIXTURES ('%s'); set it to the shared fixtures folder\n",
+               probe, dir != NULL ? dir : "");
+        return NULL;
+    }
+    fclose(f);
+    return dir;
+}
 
 /* |a - b| <= tol, with both values in the failure message. */
 #define sl_ck_assert_close(a, b, tol)                                   \
