@@ -7,15 +7,9 @@
  * 0); query head h reads KV head h / (heads / kv_heads). Two kernels share
  * the work of a step, as the host splits it (sl_cuda_attn_meta_t):
  *
- * - decode (any token, used for decode steps and short chunks): one block
- *   per (token, group of GC query heads of one KV head, split of the keys).
- *   Every K/V row is loaded once for the GC heads that share it (GQA). A
- *   half-warp takes one key: each of its 16 lanes holds head_dim / 16
- *   elements, so a K row is one coalesced 16-lane load and its dot product
- *   a 4-step shuffle. Half-warps keep their own online softmax (max, sum,
- *   accumulator); the block merges them, and with several splits
- *   (flash-decoding, for long contexts or few tokens) a second kernel merges
- *   the splits.
+ * - decode (any token, used for decode steps and short chunks; in
+ *   attention_decode.cu): one block per (token, group of query heads sharing
+ *   a KV head, split of the keys), keys streamed through shared memory.
  *
  * - prefill (sequences with many new tokens): flash-attention 2 on tensor
  *   cores. A block of 4 warps takes 64 consecutive query tokens of one
@@ -36,312 +30,16 @@
 
 #include <math.h>
 
-#include "sl_device.cuh"
-#include "sl_kernels.h"
+#include "attention.cuh"
 
 namespace {
 
 using sl::bf16;
-
-constexpr float kLog2e = 1.4426950408889634f;
-constexpr int kThreads = 128;   /* both kernels: 4 warps  */
-constexpr int kHalfWarps = kThreads / 16;
-constexpr int kUnroll = 4;      /* keys per half-warp in flight */
-constexpr int kMinChunk = 64;   /* fewest keys a decode split takes */
-
-/* ---- decode ----------------------------------------------------------------- */
-
-/* EPL bf16 (head_dim / 16 per lane) loaded with the widest aligned access. */
-template <int EPL> struct Raw {
-    uint16_t v[EPL];
-};
-
-template <int EPL> __device__ __forceinline__ void load_raw(Raw<EPL> &r, const bf16 *p)
-{
-    if constexpr (EPL == 16) {
-        reinterpret_cast<uint4 *>(r.v)[0] = reinterpret_cast<const uint4 *>(p)[0];
-        reinterpret_cast<uint4 *>(r.v)[1] = reinterpret_cast<const uint4 *>(p)[1];
-    } else if constexpr (EPL == 8) {
-        *reinterpret_cast<uint4 *>(r.v) = *reinterpret_cast<const uint4 *>(p);
-    } else if constexpr (EPL == 4) {
-        *reinterpret_cast<uint2 *>(r.v) = *reinterpret_cast<const uint2 *>(p);
-    } else if constexpr (EPL == 2) {
-        *reinterpret_cast<uint32_t *>(r.v) = *reinterpret_cast<const uint32_t *>(p);
-    } else {
-        r.v[0] = *reinterpret_cast<const uint16_t *>(p);
-    }
-}
-
-template <int EPL> __device__ __forceinline__ float raw_f(const Raw<EPL> &r, int k)
-{
-    return __uint_as_float((uint32_t)r.v[k] << 16);
-}
-
-/* Where key position KP of a sequence lives: cache row of KV head KVH. */
-__device__ __forceinline__ size_t kv_row(const int32_t *table, int64_t kp, int block_size,
-                                         int kv_heads, int kvh, int head_dim)
-{
-    const int64_t slot = (int64_t)table[kp / block_size] * block_size + kp % block_size;
-    return ((size_t)slot * kv_heads + kvh) * head_dim;
-}
-
-/*
- * out:       [tokens, heads * head_dim]
- * q:         [tokens, q_ld] head h at column h * head_dim (RoPE applied)
- * k_cache, v_cache: [slots, kv_heads, head_dim]
- * decode_tokens: [gridDim.x] the tokens this kernel handles
- * part_o:    [gridDim.x, heads, splits, head_dim], part_ml: [.., 2] (splits > 1)
- * grid = (decode tokens, heads / GC, splits), block = 128
- * dynamic shared memory: kHalfWarps * GC * (head_dim + 2) floats
- */
-template <int EPL, int GC>
-__global__ void __launch_bounds__(kThreads)
-decode_kernel(bf16 *out, const bf16 *q, int q_ld, const bf16 *k_cache, const bf16 *v_cache,
-              const int32_t *decode_tokens, const int32_t *positions, const int32_t *seq_of,
-              const int32_t *block_offset, const int32_t *block_tables, int heads,
-              int kv_heads, int block_size, float scale, int64_t window, int splits,
-              float *part_o, float *part_ml)
-{
-    constexpr int HD = 16 * EPL;
-    extern __shared__ float smem[];
-    float *m_s = smem;                             /* [kHalfWarps, GC] */
-    float *l_s = m_s + kHalfWarps * GC;            /* [kHalfWarps, GC] */
-    float *acc_s = l_s + kHalfWarps * GC;          /* [kHalfWarps, GC, HD] */
-
-    const int ti = blockIdx.x;
-    const int t = decode_tokens[ti];
-    const int head0 = blockIdx.y * GC;
-    const int group = heads / kv_heads;
-    const int kvh = head0 / group;
-    const int split = blockIdx.z;
-    const int hw = threadIdx.x / 16, l16 = threadIdx.x % 16;
-
-    const int64_t pos = positions[t];
-    const int64_t lo = window > 0 && pos - window + 1 > 0 ? pos - window + 1 : 0;
-    const int64_t n_keys = pos - lo + 1;
-    int64_t chunk = (n_keys + splits - 1) / splits;
-    chunk = chunk < kMinChunk ? kMinChunk : chunk;
-    const int64_t k_begin = lo + split * chunk;
-    const int64_t k_end = k_begin + chunk < pos + 1 ? k_begin + chunk : pos + 1;
-    const int32_t *table = block_tables + block_offset[seq_of[t]];
-
-    /* q of the GC heads, this lane's slice, pre-scaled into the log2 domain */
-    float qf[GC][EPL];
-#pragma unroll
-    for (int g = 0; g < GC; g++) {
-        Raw<EPL> r;
-        load_raw<EPL>(r, q + (size_t)t * q_ld + (size_t)(head0 + g) * HD + l16 * EPL);
-#pragma unroll
-        for (int e = 0; e < EPL; e++)
-            qf[g][e] = raw_f<EPL>(r, e) * scale * kLog2e;
-    }
-
-    float m[GC], l[GC], acc[GC][EPL];
-#pragma unroll
-    for (int g = 0; g < GC; g++) {
-        m[g] = -INFINITY;
-        l[g] = 0.0f;
-#pragma unroll
-        for (int e = 0; e < EPL; e++)
-            acc[g][e] = 0.0f;
-    }
-
-    /* The trip count is the same for every thread (the shuffles below need
-     * whole warps); half-warp hw takes keys base + u * 8 + hw. */
-    for (int64_t base = k_begin; base < k_end; base += kHalfWarps * kUnroll) {
-        Raw<EPL> kr[kUnroll], vr[kUnroll];
-        /* All loads first: kUnroll K and V rows in flight per lane. */
-#pragma unroll
-        for (int u = 0; u < kUnroll; u++) {
-            const int64_t kp = base + u * kHalfWarps + hw;
-            if (kp < k_end) {
-                const size_t row = kv_row(table, kp, block_size, kv_heads, kvh, HD) + l16 * EPL;
-                load_raw<EPL>(kr[u], k_cache + row);
-                load_raw<EPL>(vr[u], v_cache + row);
-            } else {
-#pragma unroll
-                for (int e = 0; e < EPL; e++)
-                    kr[u].v[e] = vr[u].v[e] = 0;
-            }
-        }
-        /* Scores of the kUnroll keys, then one online-softmax update for the
-         * chunk: one rescale of the accumulator instead of one per key. */
-#pragma unroll
-        for (int g = 0; g < GC; g++) {
-            float sc[kUnroll];
-            float mx = -INFINITY;
-#pragma unroll
-            for (int u = 0; u < kUnroll; u++) {
-                float s = 0.0f;
-#pragma unroll
-                for (int e = 0; e < EPL; e++)
-                    s += qf[g][e] * raw_f<EPL>(kr[u], e);
-                /* Every lane shuffles (the other half-warp may be invalid). */
-#pragma unroll
-                for (int off = 8; off > 0; off /= 2)
-                    s += __shfl_xor_sync(0xffffffffu, s, off);
-                sc[u] = base + u * kHalfWarps + hw < k_end ? s : -INFINITY;
-                mx = fmaxf(mx, sc[u]);
-            }
-            if (mx != -INFINITY) { /* this half-warp has a key in the chunk */
-                const float m_new = fmaxf(m[g], mx);
-                const float alpha = exp2f(m[g] - m_new); /* 0 on the first chunk */
-                float p[kUnroll], psum = 0.0f;
-#pragma unroll
-                for (int u = 0; u < kUnroll; u++) {
-                    p[u] = exp2f(sc[u] - m_new); /* 0 for a missing key */
-                    psum += p[u];
-                }
-                l[g] = l[g] * alpha + psum;
-#pragma unroll
-                for (int e = 0; e < EPL; e++) {
-                    float a = acc[g][e] * alpha;
-#pragma unroll
-                    for (int u = 0; u < kUnroll; u++)
-                        a += p[u] * raw_f<EPL>(vr[u], e);
-                    acc[g][e] = a;
-                }
-                m[g] = m_new;
-            }
-        }
-    }
-
-    /* Merge the half-warps. */
-#pragma unroll
-    for (int g = 0; g < GC; g++) {
-        if (l16 == 0) {
-            m_s[hw * GC + g] = m[g];
-            l_s[hw * GC + g] = l[g];
-        }
-#pragma unroll
-        for (int e = 0; e < EPL; e++)
-            acc_s[(hw * GC + g) * HD + l16 * EPL + e] = acc[g][e];
-    }
-    __syncthreads();
-    for (int idx = threadIdx.x; idx < GC * HD; idx += blockDim.x) {
-        const int g = idx / HD, d = idx % HD;
-        float mx = -INFINITY;
-        for (int h = 0; h < kHalfWarps; h++)
-            mx = fmaxf(mx, m_s[h * GC + g]);
-        float lsum = 0.0f, o = 0.0f;
-        if (mx != -INFINITY) {
-            for (int h = 0; h < kHalfWarps; h++) {
-                const float w = exp2f(m_s[h * GC + g] - mx);
-                lsum += l_s[h * GC + g] * w;
-                o += acc_s[(h * GC + g) * HD + d] * w;
-            }
-        }
-        const int head = head0 + g;
-        if (splits == 1) {
-            out[(size_t)t * heads * HD + (size_t)head * HD + d] = sl::to_bf(o / lsum);
-        } else {
-            const size_t part = ((size_t)ti * heads + head) * splits + split;
-            part_o[part * HD + d] = lsum > 0.0f ? o / lsum : 0.0f;
-            if (d == 0) {
-                part_ml[part * 2] = mx;
-                part_ml[part * 2 + 1] = lsum;
-            }
-        }
-    }
-}
-
-/* Merges the splits: grid = (decode tokens, heads), block >= 32 threads. */
-__global__ void combine_kernel(bf16 *out, const int32_t *decode_tokens, int heads, int head_dim,
-                               int splits, const float *part_o, const float *part_ml)
-{
-    const int ti = blockIdx.x, head = blockIdx.y;
-    const int t = decode_tokens[ti];
-    const size_t part0 = ((size_t)ti * heads + head) * splits;
-
-    float mx = -INFINITY;
-    for (int s = 0; s < splits; s++)
-        if (part_ml[(part0 + s) * 2 + 1] > 0.0f)
-            mx = fmaxf(mx, part_ml[(part0 + s) * 2]);
-    for (int d = threadIdx.x; d < head_dim; d += blockDim.x) {
-        float wsum = 0.0f, o = 0.0f;
-        for (int s = 0; s < splits; s++) {
-            const float l = part_ml[(part0 + s) * 2 + 1];
-            if (l > 0.0f) {
-                const float w = l * exp2f(part_ml[(part0 + s) * 2] - mx);
-                wsum += w;
-                o += w * part_o[(part0 + s) * head_dim + d];
-            }
-        }
-        out[(size_t)t * heads * head_dim + (size_t)head * head_dim + d] = sl::to_bf(o / wsum);
-    }
-}
+using namespace sl::attn;
 
 /* ---- prefill ---------------------------------------------------------------- */
 
 constexpr int kTileK = 64; /* keys per shared-memory tile      */
-
-/* D += A B, m16n8k16, bf16 inputs, float32 accumulators. Fragment layouts
- * (PTX ISA, "mma.m16n8k16"): with g = lane / 4 and c = lane % 4,
- *   a0 = A[g][2c..2c+1], a1 = A[g+8][2c..], a2 = A[g][2c+8..], a3 = A[g+8][2c+8..]
- *   b0 = B[2c..2c+1][g], b1 = B[2c+8..2c+9][g]
- *   d0,d1 = D[g][2c..2c+1], d2,d3 = D[g+8][2c..2c+1]
- * (pairs packed low element first). */
-__device__ __forceinline__ void mma_bf16(float (&d)[4], const uint32_t (&a)[4], uint32_t b0,
-                                         uint32_t b1)
-{
-    asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 "
-                 "{%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, {%0, %1, %2, %3};\n"
-                 : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
-                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
-}
-
-/* ldmatrix: lanes 8i..8i+7 give the row addresses of 8x8 matrix i; lane t
- * receives, in register i, matrix i's elements (t / 4, 2 (t % 4) .. + 1), or
- * with .trans (2 (t % 4) .. + 1, t / 4): exactly a B fragment of rows that
- * are keys (V) or of columns that are keys (K). */
-__device__ __forceinline__ void ldsm_x4(uint32_t (&r)[4], const uint16_t *row)
-{
-    const unsigned a = (unsigned)__cvta_generic_to_shared(row);
-    asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];\n"
-                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
-                 : "r"(a));
-}
-
-__device__ __forceinline__ void ldsm_x2(uint32_t (&r)[4], const uint16_t *row)
-{
-    const unsigned a = (unsigned)__cvta_generic_to_shared(row);
-    asm volatile("ldmatrix.sync.aligned.m8n8.x2.shared.b16 {%0, %1}, [%2];\n"
-                 : "=r"(r[0]), "=r"(r[1])
-                 : "r"(a));
-}
-
-__device__ __forceinline__ void ldsm_x4_trans(uint32_t (&r)[4], const uint16_t *row)
-{
-    const unsigned a = (unsigned)__cvta_generic_to_shared(row);
-    asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0, %1, %2, %3}, [%4];\n"
-                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
-                 : "r"(a));
-}
-
-/* 16 bytes global -> shared without passing through registers; SRC_BYTES 0
- * writes zeros (rows outside the key range). */
-__device__ __forceinline__ void cp_async16(uint16_t *dst, const void *src, int src_bytes)
-{
-    const unsigned d = (unsigned)__cvta_generic_to_shared(dst);
-    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(d), "l"(src),
-                 "r"(src_bytes));
-}
-
-__device__ __forceinline__ void cp_async_commit()
-{
-    asm volatile("cp.async.commit_group;\n" ::);
-}
-
-template <int N> __device__ __forceinline__ void cp_async_wait()
-{
-    asm volatile("cp.async.wait_group %0;\n" ::"n"(N));
-}
-
-__device__ __forceinline__ uint32_t pack_bf16(float lo, float hi)
-{
-    __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);
-    return *reinterpret_cast<uint32_t *>(&v);
-}
 
 /* Shared memory of the prefill kernel: two stages of K and V tiles. */
 template <int HD> constexpr size_t prefill_smem()
@@ -551,36 +249,6 @@ prefill_kernel(bf16 *out, const bf16 *q, int q_ld, const bf16 *k_cache, const bf
 
 /* ---- launch ----------------------------------------------------------------- */
 
-template <int EPL>
-sl_status_t launch_decode(bf16 *out, const bf16 *q, int q_ld, const bf16 *kc, const bf16 *vc,
-                          const sl_cuda_attn_meta_t *m, const sl_cuda_attn_shape_t *sh, int gc,
-                          float *part_o, float *part_ml, cudaStream_t stream)
-{
-    dim3 grid((unsigned)m->num_decode, (unsigned)(sh->num_heads / gc), (unsigned)m->splits);
-    size_t smem = (size_t)kHalfWarps * gc * (16 * EPL + 2) * sizeof(float);
-#define SL_DECODE_CASE(GCV)                                                                    \
-    case GCV:                                                                                  \
-        if constexpr (16 * EPL * GCV <= 1024) /* decode_group() never asks for more */         \
-            decode_kernel<EPL, GCV><<<grid, kThreads, smem, stream>>>(                         \
-                out, q, q_ld, kc, vc, m->decode_tokens, m->positions, m->seq_of,               \
-                m->block_offset, m->block_tables, sh->num_heads, sh->num_kv_heads,             \
-                sh->block_size, sh->scale, sh->window, m->splits, part_o, part_ml);            \
-        else                                                                                   \
-            return SL_ERR_INTERNAL;                                                            \
-        break;
-    switch (gc) {
-        SL_DECODE_CASE(1)
-        SL_DECODE_CASE(2)
-        SL_DECODE_CASE(4)
-        SL_DECODE_CASE(8)
-    default:
-        return SL_ERR_INTERNAL;
-    }
-#undef SL_DECODE_CASE
-    SL_CUDA_CHECK_LAUNCH("sl_cuda_paged_attention_bf16 (decode)");
-    return SL_OK;
-}
-
 template <int HD>
 sl_status_t launch_prefill(bf16 *out, const bf16 *q, int q_ld, const bf16 *kc, const bf16 *vc,
                            const sl_cuda_attn_meta_t *m, const sl_cuda_attn_shape_t *sh,
@@ -597,52 +265,11 @@ sl_status_t launch_prefill(bf16 *out, const bf16 *q, int q_ld, const bf16 *kc, c
     return SL_OK;
 }
 
-/* Query heads per decode block: the most of 8, 4, 2, 1 that divides the
- * group, with GC * head_dim <= 1024 (32 KB of merge buffer). */
-int decode_group(int group, int head_dim)
-{
-    for (int gc = 8; gc > 1; gc /= 2)
-        if (group % gc == 0 && gc * head_dim <= 1024)
-            return gc;
-    return 1;
-}
-
 } // namespace
 
 extern "C" int sl_cuda_attention_prefill_supported(int head_dim)
 {
     return head_dim == 16 || head_dim == 32 || head_dim == 64 || head_dim == 128;
-}
-
-extern "C" int sl_cuda_attention_decode_supported(int head_dim)
-{
-    return head_dim == 16 || head_dim == 32 || head_dim == 64 || head_dim == 128 ||
-           head_dim == 256;
-}
-
-extern "C" int sl_cuda_attention_splits(int decode_tokens, int num_heads, int num_kv_heads,
-                                        int head_dim, int64_t max_keys, int sm_count)
-{
-    const int gc = decode_group(num_heads / num_kv_heads, head_dim);
-    const int64_t blocks = (int64_t)decode_tokens * (num_heads / gc);
-    if (blocks <= 0)
-        return 1;
-    const int64_t want = 2 * (int64_t)sm_count; /* two waves of blocks */
-    int64_t splits = blocks >= want ? 1 : (want + blocks - 1) / blocks;
-    int64_t useful = (max_keys + kMinChunk - 1) / kMinChunk;
-    if (splits > useful)
-        splits = useful;
-    if (splits > SL_CUDA_ATTN_MAX_SPLITS)
-        splits = SL_CUDA_ATTN_MAX_SPLITS;
-    return splits < 1 ? 1 : (int)splits;
-}
-
-extern "C" size_t sl_cuda_attention_workspace_floats(int decode_tokens, int num_heads,
-                                                     int head_dim, int splits)
-{
-    if (splits <= 1)
-        return 0;
-    return (size_t)decode_tokens * num_heads * splits * ((size_t)head_dim + 2);
 }
 
 extern "C" sl_status_t sl_cuda_paged_attention_bf16(uint16_t *out, const uint16_t *q, int q_ld,
@@ -686,24 +313,5 @@ extern "C" sl_status_t sl_cuda_paged_attention_bf16(uint16_t *out, const uint16_
     if (m->num_decode == 0)
         return SL_OK;
 
-    const int gc = decode_group(sh->num_heads / sh->num_kv_heads, hd);
-    float *part_o = m->splits > 1 ? workspace : nullptr;
-    float *part_ml = m->splits > 1
-                         ? workspace + (size_t)m->num_decode * sh->num_heads * m->splits * hd
-                         : nullptr;
-    sl_status_t s;
-    switch (hd) {
-    case 16: s = launch_decode<1>(o, qq, q_ld, kc, vc, m, sh, gc, part_o, part_ml, stream); break;
-    case 32: s = launch_decode<2>(o, qq, q_ld, kc, vc, m, sh, gc, part_o, part_ml, stream); break;
-    case 64: s = launch_decode<4>(o, qq, q_ld, kc, vc, m, sh, gc, part_o, part_ml, stream); break;
-    case 128: s = launch_decode<8>(o, qq, q_ld, kc, vc, m, sh, gc, part_o, part_ml, stream); break;
-    default: s = launch_decode<16>(o, qq, q_ld, kc, vc, m, sh, gc, part_o, part_ml, stream); break;
-    }
-    if (s != SL_OK || m->splits == 1)
-        return s;
-    dim3 grid((unsigned)m->num_decode, (unsigned)sh->num_heads);
-    combine_kernel<<<grid, hd < 32 ? 32 : (hd > 256 ? 256 : hd), 0, stream>>>(
-        o, m->decode_tokens, sh->num_heads, hd, m->splits, part_o, part_ml);
-    SL_CUDA_CHECK_LAUNCH("sl_cuda_paged_attention_bf16 (combine)");
-    return SL_OK;
+    return launch_decode(o, qq, q_ld, kc, vc, m, sh, workspace, stream);
 }

@@ -1,0 +1,112 @@
+/*
+ * attention.cuh - what the two attention files share (attention.cu: the
+ * prefill kernel and the public entry; attention_decode.cu: the decode
+ * kernels): the paged-cache addressing, cp.async, the tensor-core
+ * fragments (mma.sync, ldmatrix) and the decode launcher.
+ *
+ * Only gpu/attention*.cu include this.
+ */
+#ifndef SL_GPU_ATTENTION_CUH
+#define SL_GPU_ATTENTION_CUH
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "sl_device.cuh"
+#include "sl_kernels.h"
+
+namespace sl {
+namespace attn {
+
+constexpr float kLog2e = 1.4426950408889634f;
+constexpr int kThreads = 128; /* every attention kernel: 4 warps */
+
+/* Where key position KP of a sequence lives: cache row of KV head KVH. */
+__device__ __forceinline__ size_t kv_row(const int32_t *table, int64_t kp, int block_size,
+                                         int kv_heads, int kvh, int head_dim)
+{
+    const int64_t slot = (int64_t)table[kp / block_size] * block_size + kp % block_size;
+    return ((size_t)slot * kv_heads + kvh) * head_dim;
+}
+
+/* 16 bytes global -> shared without passing through registers; SRC_BYTES 0
+ * writes zeros (rows outside the key range). */
+__device__ __forceinline__ void cp_async16(void *dst, const void *src, int src_bytes)
+{
+    const unsigned d = (unsigned)__cvta_generic_to_shared(dst);
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(d), "l"(src),
+                 "r"(src_bytes));
+}
+
+__device__ __forceinline__ void cp_async_commit()
+{
+    asm volatile("cp.async.commit_group;\n" ::);
+}
+
+/* Waits until at most N of this thread's committed groups are in flight. */
+template <int N> __device__ __forceinline__ void cp_async_wait()
+{
+    asm volatile("cp.async.wait_group %0;\n" ::"n"(N));
+}
+
+/* D += A B, m16n8k16, bf16 inputs, float32 accumulators. Fragment layouts
+ * (PTX ISA, "mma.m16n8k16"): with g = lane / 4 and c = lane % 4,
+ *   a0 = A[g][2c..2c+1], a1 = A[g+8][2c..], a2 = A[g][2c+8..], a3 = A[g+8][2c+8..]
+ *   b0 = B[2c..2c+1][g], b1 = B[2c+8..2c+9][g]
+ *   d0,d1 = D[g][2c..2c+1], d2,d3 = D[g+8][2c..2c+1]
+ * (pairs packed low element first). */
+__device__ __forceinline__ void mma_bf16(float (&d)[4], const uint32_t (&a)[4], uint32_t b0,
+                                         uint32_t b1)
+{
+    asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 "
+                 "{%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, {%0, %1, %2, %3};\n"
+                 : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+
+/* ldmatrix: lanes 8i..8i+7 give the row addresses of 8x8 matrix i; lane t
+ * receives, in register i, matrix i's elements (t / 4, 2 (t % 4) .. + 1), or
+ * with .trans (2 (t % 4) .. + 1, t / 4): exactly a B fragment of rows that
+ * are keys (V) or of columns that are keys (K). */
+__device__ __forceinline__ void ldsm_x4(uint32_t (&r)[4], const uint16_t *row)
+{
+    const unsigned a = (unsigned)__cvta_generic_to_shared(row);
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];\n"
+                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+                 : "r"(a));
+}
+
+__device__ __forceinline__ void ldsm_x2(uint32_t (&r)[4], const uint16_t *row)
+{
+    const unsigned a = (unsigned)__cvta_generic_to_shared(row);
+    asm volatile("ldmatrix.sync.aligned.m8n8.x2.shared.b16 {%0, %1}, [%2];\n"
+                 : "=r"(r[0]), "=r"(r[1])
+                 : "r"(a));
+}
+
+__device__ __forceinline__ void ldsm_x4_trans(uint32_t (&r)[4], const uint16_t *row)
+{
+    const unsigned a = (unsigned)__cvta_generic_to_shared(row);
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0, %1, %2, %3}, [%4];\n"
+                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+                 : "r"(a));
+}
+
+__device__ __forceinline__ uint32_t pack_bf16(float lo, float hi)
+{
+    __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);
+    return *reinterpret_cast<uint32_t *>(&v);
+}
+
+/* The decode part of sl_cuda_paged_attention_bf16 (arguments checked
+ * there): the decode kernel over m->decode_tokens, then, with several
+ * splits, the kernel that merges them. */
+sl_status_t launch_decode(bf16 *out, const bf16 *q, int q_ld, const bf16 *k_cache,
+                          const bf16 *v_cache, const sl_cuda_attn_meta_t *m,
+                          const sl_cuda_attn_shape_t *sh, float *workspace,
+                          cudaStream_t stream);
+
+} // namespace attn
+} // namespace sl
+
+#endif /* SL_GPU_ATTENTION_CUH */
