@@ -243,6 +243,8 @@ int32_t sl_sample_top_logprobs(const float *logits, int32_t vocab, double lse, i
     int32_t count = 0;
 
     n = n < vocab ? n : vocab;
+    if (n <= 0)
+        return 0; /* logprobs 0: the chosen token's only (and no ids[n - 1] to compare) */
     /* Insertion into a sorted list of at most n (<= 20): O(vocab * n) worst
      * case, O(vocab) in practice since most tokens fail the first compare. */
     for (int32_t t = 0; t < vocab; t++) {

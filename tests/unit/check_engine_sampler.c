@@ -171,6 +171,11 @@ START_TEST(logprobs)
     sl_ck_assert_close(lp[2], log(1.0 / 7.0), 1e-6);
     ck_assert_int_eq(sl_sample_top_logprobs(l, 4, lse, 9, ids, lp), 4); /* capped at vocab */
     ck_assert(isinf(lp[3]));
+    /* logprobs 0 asks for no alternatives: nothing read or written (this
+     * once compared against ids[-1]; found by the GPU sampler's test) */
+    ids[0] = -7;
+    ck_assert_int_eq(sl_sample_top_logprobs(l, 4, lse, 0, ids, lp), 0);
+    ck_assert_int_eq(ids[0], -7);
 }
 END_TEST
 
