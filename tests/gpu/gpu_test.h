@@ -1,13 +1,18 @@
 /*
  * gpu_test.h - shared helpers of the GPU tests: skip (exit 77) where no GPU
- * is usable, abort the test on any failed CUDA call, seeded random inputs.
+ * is usable, abort the test on any failed CUDA call, seeded random inputs,
+ * and a backtrace on a crash (the GPU machine has no debugger: the offsets
+ * go through addr2line against the unstripped binary here).
  */
 #ifndef SL_TESTS_GPU_TEST_H
 #define SL_TESTS_GPU_TEST_H
 
+#include <execinfo.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include <cuda_runtime_api.h>
 
@@ -24,10 +29,29 @@
         }                                                                           \
     } while (0)
 
+/* Prints the stack of a crashing test to stderr (async-signal-safe calls
+ * only), then dies of the signal as it would have. */
+static void gpu_test_crash(int sig)
+{
+    static const char msg[] = "FAIL: crashed; backtrace (addr2line -e BINARY OFFSET):\n";
+    void *frames[64];
+    int n = backtrace(frames, 64);
+
+    (void)!write(STDERR_FILENO, msg, sizeof(msg) - 1);
+    backtrace_symbols_fd(frames, n, STDERR_FILENO);
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
+
 /* Exit 77 with the reason when this machine has no usable GPU. */
 static inline void gpu_test_require_device(void)
 {
     int count = 0;
+    /* Line by line: what a test printed survives its crash. */
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    signal(SIGSEGV, gpu_test_crash);
+    signal(SIGBUS, gpu_test_crash);
+    signal(SIGFPE, gpu_test_crash);
     cudaError_t err = cudaGetDeviceCount(&count);
     if (err != cudaSuccess || count == 0) {
         printf("SKIP: no usable GPU (%s)\n",
