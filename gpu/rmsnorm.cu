@@ -7,73 +7,23 @@
  * and a second pass scales by 1/rms and the weight. The second pass re-reads
  * the row the same thread just wrote, so it comes from L1/L2, not HBM: the
  * kernel moves each byte of x, residual and out once (weight is L2-resident
- * across rows).
+ * across rows). The arithmetic and the thread count are rmsnorm.cuh's,
+ * shared with the all-reduce fused with the norm (allreduce.cu), which must
+ * give the same bits.
  */
 #include "config.h"
 
-#include <cuda_bf16.h>
-#include <cuda_runtime.h>
-
-#include "cuda_check.h"
+#include "rmsnorm.cuh"
 #include "sl_kernels.h"
 
 namespace {
 
-constexpr int kWarp = 32;
-constexpr int kMaxThreads = 1024;
-
-__device__ __forceinline__ float to_float(float v) { return v; }
-__device__ __forceinline__ float to_float(__nv_bfloat16 v) { return __bfloat162float(v); }
-
-template <typename T> __device__ __forceinline__ T from_float(float v);
-template <> __device__ __forceinline__ float from_float<float>(float v) { return v; }
-template <> __device__ __forceinline__ __nv_bfloat16 from_float<__nv_bfloat16>(float v)
-{
-    return __float2bfloat16_rn(v);
-}
-
-/* Rounds a float to T's precision and back: where HuggingFace stores an
- * intermediate in the model dtype, so do we. */
-template <typename T> __device__ __forceinline__ float round_to(float v)
-{
-    return to_float(from_float<T>(v));
-}
+namespace rms = sl::rms;
 
 /* N elements of T moved with one 16-byte (or smaller) load/store. */
 template <typename T, int N> struct alignas(sizeof(T) * N) Packet {
     T v[N];
 };
-
-__device__ __forceinline__ float warp_sum(float v)
-{
-#pragma unroll
-    for (int offset = kWarp / 2; offset > 0; offset /= 2)
-        v += __shfl_xor_sync(0xffffffffu, v, offset);
-    return v;
-}
-
-/* Sum over the block, returned to every thread. */
-__device__ float block_sum(float v)
-{
-    __shared__ float warp_sums[kMaxThreads / kWarp];
-    __shared__ float total;
-    const int lane = threadIdx.x % kWarp;
-    const int warp = threadIdx.x / kWarp;
-    const int nwarps = (blockDim.x + kWarp - 1) / kWarp;
-
-    v = warp_sum(v);
-    if (lane == 0)
-        warp_sums[warp] = v;
-    __syncthreads();
-    if (warp == 0) {
-        v = lane < nwarps ? warp_sums[lane] : 0.0f;
-        v = warp_sum(v);
-        if (lane == 0)
-            total = v;
-    }
-    __syncthreads();
-    return total;
-}
 
 /*
  * out:      [rows, dim]   (may alias x)
@@ -101,16 +51,14 @@ __global__ void rmsnorm_kernel(T *out, const T *x, T *residual, const T *weight,
             const P r = res[p];
 #pragma unroll
             for (int k = 0; k < N; k++)
-                z.v[k] = from_float<T>(to_float(z.v[k]) + to_float(r.v[k]));
+                z.v[k] = rms::add(z.v[k], r.v[k]);
             res[p] = z;
         }
 #pragma unroll
-        for (int k = 0; k < N; k++) {
-            const float f = to_float(z.v[k]);
-            sum_sq += f * f;
-        }
+        for (int k = 0; k < N; k++)
+            sum_sq = rms::add_square(sum_sq, z.v[k]);
     }
-    const float inv_rms = rsqrtf(block_sum(sum_sq) / (float)dim + eps);
+    const float inv_rms = rms::inv_rms(sl::block_sum(sum_sq), dim, eps);
 
     const P *zr = res != nullptr ? res : xr;
     for (int p = threadIdx.x; p < npackets; p += blockDim.x) {
@@ -119,14 +67,9 @@ __global__ void rmsnorm_kernel(T *out, const T *x, T *residual, const T *weight,
         P y;
 #pragma unroll
         for (int k = 0; k < N; k++)
-            y.v[k] = from_float<T>(round_to<T>(to_float(z.v[k]) * inv_rms) * to_float(wp.v[k]));
+            y.v[k] = rms::scale(z.v[k], inv_rms, wp.v[k]);
         o[p] = y;
     }
-}
-
-bool aligned16(const void *p)
-{
-    return p == nullptr || (reinterpret_cast<uintptr_t>(p) % 16) == 0;
 }
 
 template <typename T>
@@ -143,12 +86,9 @@ sl_status_t launch_rmsnorm(const char *name, T *out, const T *x, T *residual, co
     if (rows == 0)
         return SL_OK;
 
-    const bool vector = dim % kVec == 0 && aligned16(out) && aligned16(x) &&
-                        aligned16(residual) && aligned16(weight);
-    const int per_packet = vector ? kVec : 1;
-    const int npackets = dim / per_packet;
-    int threads = ((npackets + kWarp - 1) / kWarp) * kWarp;
-    threads = threads > kMaxThreads ? kMaxThreads : threads;
+    const bool vector = dim % kVec == 0 && sl::aligned16(out) && sl::aligned16(x) &&
+                        sl::aligned16(residual) && sl::aligned16(weight);
+    const int threads = rms::threads_for(vector ? dim / kVec : dim);
 
     if (vector)
         rmsnorm_kernel<T, kVec><<<rows, threads, 0, stream>>>(out, x, residual, weight, dim, eps);

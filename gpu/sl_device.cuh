@@ -1,6 +1,6 @@
 /*
  * sl_device.cuh - device-side helpers shared by the kernels in gpu/: bf16
- * conversion, 16-byte packets, warp reductions, launch checks.
+ * conversion, 16-byte packets, warp and block reductions, launch checks.
  *
  * Only .cu files include this; the C side sees gpu/sl_kernels.h.
  */
@@ -42,6 +42,48 @@ __device__ __forceinline__ float warp_max(float v)
     for (int offset = kWarp / 2; offset > 0; offset /= 2)
         v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, offset));
     return v;
+}
+
+/* Sum over a block of NTHREADS (<= 1024) threads, returned to every thread:
+ * each warp's xor tree, then warp 0's over the warp sums (zeros past the
+ * last warp). Emulated in a smaller block: thread t holds the V values of
+ * the threads t + i * blockDim.x (whole warps; values of threads >= NTHREADS
+ * are not read), and the result is the same bits as the real block's. A
+ * barrier: every thread must call it. Callable again right after it returns
+ * (the next call's writes come after this call's second barrier, which every
+ * reader of the shared words has passed). */
+template <int V>
+__device__ __forceinline__ float block_sum(const float (&v)[V], int nthreads)
+{
+    __shared__ float warp_sums[1024 / kWarp];
+    __shared__ float total;
+    const int lane = threadIdx.x % kWarp;
+    const int warp = threadIdx.x / kWarp;
+    const int nwarps = (nthreads + kWarp - 1) / kWarp;
+
+#pragma unroll
+    for (int i = 0; i < V; i++) {
+        const float s = warp_sum(v[i]);
+        const int w = warp + i * (int)(blockDim.x / kWarp);
+        if (lane == 0 && w < nwarps)
+            warp_sums[w] = s;
+    }
+    __syncthreads();
+    if (warp == 0) {
+        float s = lane < nwarps ? warp_sums[lane] : 0.0f;
+        s = warp_sum(s);
+        if (lane == 0)
+            total = s;
+    }
+    __syncthreads();
+    return total;
+}
+
+/* The sum over the block (at most 1024 threads) of V, to every thread. */
+__device__ __forceinline__ float block_sum(float v)
+{
+    const float vs[1] = {v};
+    return block_sum<1>(vs, (int)blockDim.x);
 }
 
 inline bool aligned16(const void *p)

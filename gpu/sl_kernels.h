@@ -14,6 +14,7 @@
 
 #include <cuda_runtime_api.h>
 
+#include "backend/sample.h"
 #include "core/status.h"
 
 #ifdef __cplusplus
@@ -161,6 +162,44 @@ typedef struct sl_cuda_argmax {
 sl_status_t sl_cuda_argmax_f32(sl_cuda_argmax_t *out, const float *logits, int rows, int cols,
                                int64_t ld, int32_t index_base, cudaStream_t stream);
 
+/* ---- sampler.cu ------------------------------------------------------------- */
+
+/* Where one row's history ids (in sl_cuda_sample_args_t.ids) and results are. */
+typedef struct sl_cuda_sample_meta {
+    int64_t prompt;        /* first of its prompt ids (repetition penalty)      */
+    int64_t output;        /* first of its output ids (all penalties)           */
+    int64_t suppress;      /* first of its EOS and stop ids (suppress_stop)     */
+    int32_t prompt_len, output_len, num_suppress;
+    int32_t result;        /* its first result in results[], one per sample     */
+} sl_cuda_sample_meta_t;
+
+/* The operands of sl_cuda_sample (every pointer in device memory). */
+typedef struct sl_cuda_sample_args {
+    /* Raw logits in vocab-parallel segments of seg_vocab ids (the all-gathered
+     * LM head of TP ranks; one segment at TP 1): id v of row i is
+     * logits[(v / seg_vocab) * seg_stride + i * ld + v % seg_vocab]. */
+    const float *logits;
+    int64_t ld, seg_stride;
+    int32_t seg_vocab;
+    int32_t vocab, rows;
+    const sl_sample_row_t *params;       /* [rows]                                 */
+    const sl_cuda_sample_meta_t *meta;   /* [rows]                                 */
+    const int32_t *ids;                  /* the rows' history ids (meta's offsets)  */
+    float *work;                         /* [rows, vocab] scratch                  */
+    int32_t *marks;                      /* [rows, vocab] zero, and left zero      */
+    sl_sample_result_t *results;         /* [meta[i].result + num_samples] each row */
+} sl_cuda_sample_args_t;
+
+/*
+ * Twin of sl_sampler_sample (src/engine/sampler.h), the whole sampler for
+ * each of ROWS logit rows, one block a row: penalties over the row's history,
+ * suppression, temperature, top-k, top-p, min-p, then the argmax or
+ * num_samples draws (RNG stream + j), with the raw logprobs and top N. The
+ * logits are not modified. Deterministic: a row's results depend only on
+ * its logits, parameters and history.
+ */
+sl_status_t sl_cuda_sample(const sl_cuda_sample_args_t *args, cudaStream_t stream);
+
 /* ---- dummy.cu --------------------------------------------------------------- */
 
 /* Twin of sl_model_random_fill (src/model/model.h) for one bf16 matrix shard:
@@ -171,6 +210,74 @@ sl_status_t sl_cuda_argmax_f32(sl_cuda_argmax_t *out, const float *logits, int r
 sl_status_t sl_cuda_random_fill_bf16(uint16_t *dst, int64_t rows, int64_t cols, int64_t ld,
                                      uint64_t key, int embed, float denom, int64_t row_begin,
                                      int64_t col_begin, int64_t full_cols, cudaStream_t stream);
+
+/* ---- allreduce.cu ----------------------------------------------------------- */
+
+/* A one-shot all-reduce over peer memory among the GPUs of this process, for
+ * small bf16 messages (design and why it is safe in CUDA graphs: allreduce.cu). */
+#define SL_CUDA_AR_MAX_RANKS 8
+#define SL_CUDA_AR_DEFAULT_MAX_BYTES ((size_t)512 << 10)
+
+typedef struct sl_cuda_ar sl_cuda_ar_t;
+
+/* *ok_p = 1 when every pair of DEVICES [n] can access each other's memory
+ * (cudaDeviceCanAccessPeer); else 0, the first pair without logged at debug. */
+sl_status_t sl_cuda_ar_p2p_ok(const int *devices, int n, int *ok_p);
+
+/* The group of ranks 0..nranks-1 (2..8) on DEVICES [nranks] (distinct, P2P):
+ * enables peer access between every pair, gives each rank a buffer on its
+ * GPU for messages up to MAX_BYTES. A spin that waits longer than TIMEOUT_S
+ * for a peer gives up (sl_cuda_ar_failed). Made from one thread; the
+ * caller's current device is kept. */
+sl_status_t sl_cuda_ar_create(const int *devices, int nranks, size_t max_bytes,
+                              double timeout_s, sl_cuda_ar_t **ar_p);
+/* After every rank's stream is idle. NULL is fine. */
+void sl_cuda_ar_destroy(sl_cuda_ar_t *ar);
+size_t sl_cuda_ar_max_bytes(const sl_cuda_ar_t *ar);
+
+/* Whether sl_cuda_ar_bf16 takes these operands: 1 <= count <= max_bytes / 2,
+ * in and out 16-byte aligned. The same answer on every rank for the same
+ * count and aligned buffers; AR may be NULL (0). */
+int sl_cuda_ar_supported(const sl_cuda_ar_t *ar, const void *in, const void *out, size_t count);
+
+/* Rank RANK's part of one all-reduce: out [count] = the sum over the ranks of
+ * their in [count] (float32 in rank order, rounded once; the same bits on
+ * every rank); out may alias in. Called with RANK's device current, on a
+ * stream of it; every rank must make the same calls (same counts, same
+ * order), each rank's calls ordered on one stream. Capturable in a graph. */
+sl_status_t sl_cuda_ar_bf16(sl_cuda_ar_t *ar, int rank, const uint16_t *in, uint16_t *out,
+                            size_t count, cudaStream_t stream);
+
+/* Whether sl_cuda_ar_rmsnorm_bf16 takes these operands: n >= 1 rows of h (a
+ * multiple of 8) elements, n * h <= max_bytes / 2, x, residual, weight, xn
+ * (and bias unless NULL) 16-byte aligned, x, residual and xn distinct. The
+ * same answer on every rank for the same n, h and aligned buffers; AR may be
+ * NULL (0). */
+int sl_cuda_ar_rmsnorm_supported(const sl_cuda_ar_t *ar, const void *x, const void *bias,
+                                 const void *residual, const void *weight, const void *xn, int n,
+                                 int h);
+
+/* The all-reduce fused with what follows it in a layer, one kernel, the same
+ * bits as sl_cuda_ar_bf16(x -> x), sl_cuda_add_bias_bf16 (with BIAS) and
+ * sl_cuda_rmsnorm_bf16(xn, x, residual, weight) in that order:
+ *   x        [n, h] bf16 in: this rank's partial sums; out: their sum (+ bias)
+ *   bias     [h] float32, or NULL
+ *   residual [n, h] bf16 += x
+ *   weight   [h] bf16
+ *   xn       [n, h] bf16 out: RMSNorm(residual) * weight
+ * The same contract as sl_cuda_ar_bf16 (every rank the same calls, in the
+ * same order as its plain all-reduces; capturable in a graph). */
+sl_status_t sl_cuda_ar_rmsnorm_bf16(sl_cuda_ar_t *ar, int rank, uint16_t *x, const float *bias,
+                                    uint16_t *residual, const uint16_t *weight, uint16_t *xn,
+                                    int n, int h, float eps, cudaStream_t stream);
+
+/* From any thread: every kernel of the group that waits for a peer gives up
+ * (their outputs are then garbage and the group unusable). */
+void sl_cuda_ar_abort(sl_cuda_ar_t *ar);
+
+/* 1 when a kernel of the group gave up waiting: RANK waited longer than the
+ * timeout for PEER; else 0. From any thread, also while kernels run. */
+int sl_cuda_ar_failed(const sl_cuda_ar_t *ar, int *rank_p, int *peer_p);
 
 #ifdef __cplusplus
 }

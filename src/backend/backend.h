@@ -8,8 +8,8 @@
  * (limits.num_blocks of limits.block_size slots; block ids index every rank's
  * cache alike), builds a batch and calls sl_backend_forward(); it gets the
  * float32 logits of the requested tokens, gathered over the vocab-parallel
- * ranks. Implementations: cpu (backend/cpu/cpu_backend.h, the oracle) and,
- * later, cuda.
+ * ranks. Implementations: cpu (backend/cpu/cpu_backend.h, the oracle) and
+ * cuda (backend/cuda/cuda_backend.h).
  */
 #ifndef SL_BACKEND_BACKEND_H
 #define SL_BACKEND_BACKEND_H
@@ -18,6 +18,7 @@
 #include <stdint.h>
 
 #include "backend/batch.h"
+#include "backend/sample.h"
 #include "core/status.h"
 
 typedef struct sl_backend sl_backend_t;
@@ -31,6 +32,18 @@ typedef struct sl_backend_ops {
      * steps whose every row is plain greedy. */
     sl_status_t (*forward_greedy)(sl_backend_t *backend, const sl_batch_t *batch,
                                   int32_t *tokens);
+    /* Optional (NULL: not offered): the same forward, then the whole sampler
+     * of engine/sampler.h (sl_sampler_sample: penalties over HIST, min_tokens'
+     * suppression, temperature, top-k/p, min-p, the seeded draw or the argmax,
+     * raw logprobs) on each requested row where the logits are, so only the
+     * results leave the device. rows, hist: [batch->num_logits]; results:
+     * [sum of rows[i].num_samples], row by row (row i's samples after those of
+     * rows 0..i-1). Tokens equal the host sampler's but for draws that land
+     * within rounding of a boundary between two tokens. The engine uses it
+     * for every step that is not plain greedy. */
+    sl_status_t (*forward_sample)(sl_backend_t *backend, const sl_batch_t *batch,
+                                  const sl_sample_row_t *rows, const sl_sample_history_t *hist,
+                                  sl_sample_result_t *results);
     void (*destroy)(sl_backend_t *backend);
 } sl_backend_ops_t;
 

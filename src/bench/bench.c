@@ -13,6 +13,7 @@
 #include "backend/cpu/cpu_backend.h"
 #include "core/log.h"
 #include "engine/engine.h"
+#include "engine/sampler.h"
 #ifdef SL_HAVE_CUDA
 #include "backend/cuda/cuda_backend.h"
 #endif
@@ -38,6 +39,7 @@ void sl_bench_options_init(sl_bench_options_t *o)
     o->random_range_ratio = 0.0;
     o->mem_fraction_static = 0.9;
     o->max_tokens = 16384;
+    o->top_p = 1.0;
 }
 
 typedef struct sl_bench {
@@ -49,6 +51,13 @@ typedef struct sl_bench {
     int vocab;
     float *logits;                /* [max rows, vocab] when sampling on the host */
     int32_t logits_rows;
+    /* with a temperature: how each row is drawn, and what came out */
+    sl_sampler_t *sampler;        /* the host's, when it samples            */
+    sl_sample_row_t *rows;        /* [sample_rows]                          */
+    sl_sample_history_t *hist;    /* [sample_rows] empty: no penalties      */
+    sl_sample_result_t *results;  /* [sample_rows]                          */
+    int32_t sample_rows;
+    char sampling[96];            /* "greedy" or the settings, for reports   */
     /* the model's arithmetic */
     double lin_params;            /* linear-layer weights a token multiplies (no embedding/head) */
     double head_params;           /* vocab x hidden */
@@ -157,11 +166,58 @@ static void sl_bench_arithmetic(sl_bench_t *b)
 
 /* ---- one step ------------------------------------------------------------- */
 
-static sl_status_t sl_bench_forward(sl_bench_t *b, const sl_batch_t *batch, int32_t *next)
+/* Sampling rows for a step of N logit rows: row i is sequence OWNER[i]'s (or
+ * i's with OWNER NULL), drawing its token at position COUNTER. */
+static sl_status_t sl_bench_sample_rows(sl_bench_t *b, int32_t n, const int32_t *owner,
+                                        int32_t counter)
 {
+    const sl_bench_options_t *o = b->o;
+
+    if (n > b->sample_rows) {
+        sl_sample_row_t *rows = realloc(b->rows, (size_t)n * sizeof(*rows));
+        if (rows != NULL)
+            b->rows = rows;
+        sl_sample_history_t *hist = realloc(b->hist, (size_t)n * sizeof(*hist));
+        if (hist != NULL)
+            b->hist = hist;
+        sl_sample_result_t *res = realloc(b->results, (size_t)n * sizeof(*res));
+        if (res != NULL)
+            b->results = res;
+        if (rows == NULL || hist == NULL || res == NULL) {
+            sl_error("out of memory for %d sampling rows", n);
+            return SL_ERR_NO_MEMORY;
+        }
+        b->sample_rows = n;
+    }
+    for (int32_t i = 0; i < n; i++) {
+        b->rows[i] = (sl_sample_row_t){
+            .temperature = (float)o->temperature, .top_p = (float)o->top_p, .top_k = o->top_k,
+            .repetition_penalty = 1.0f, .logprobs = -1, .num_samples = 1, .seed = o->seed,
+            .stream = (uint64_t)(owner != NULL ? owner[i] : i), .counter = (uint64_t)counter,
+        };
+        b->hist[i] = (sl_sample_history_t){0};
+    }
+    return SL_OK;
+}
+
+/* One step: next [num_logits] = each logit row's token (see bench.h). */
+static sl_status_t sl_bench_forward(sl_bench_t *b, const sl_batch_t *batch, const int32_t *owner,
+                                    int32_t counter, int32_t *next)
+{
+    const int sampled = b->o->temperature >= SL_SAMPLE_GREEDY_EPS;
+    sl_status_t s;
+
+    if (sampled && (s = sl_bench_sample_rows(b, batch->num_logits, owner, counter)) != SL_OK)
+        return s;
 #ifdef SL_HAVE_CUDA
-    if (b->is_cuda && !b->o->logits_on_host)
+    if (b->is_cuda && !b->o->logits_on_host && !sampled)
         return sl_cuda_backend_forward_greedy(b->be, batch, next);
+    if (b->is_cuda && !b->o->logits_on_host) {
+        s = b->be->ops->forward_sample(b->be, batch, b->rows, b->hist, b->results);
+        for (int32_t i = 0; s == SL_OK && i < batch->num_logits; i++)
+            next[i] = b->results[i].token;
+        return s;
+    }
 #endif
     if (batch->num_logits > b->logits_rows) {
         float *p = realloc(b->logits, (size_t)batch->num_logits * b->vocab * sizeof(float));
@@ -172,10 +228,20 @@ static sl_status_t sl_bench_forward(sl_bench_t *b, const sl_batch_t *batch, int3
         b->logits = p;
         b->logits_rows = batch->num_logits;
     }
-    sl_status_t s = sl_backend_forward(b->be, batch, b->logits);
-    if (s == SL_OK)
+    if ((s = sl_backend_forward(b->be, batch, b->logits)) != SL_OK)
+        return s;
+    if (!sampled) {
         sl_cpu_argmax(b->logits, (size_t)batch->num_logits, (size_t)b->vocab, 0, next, NULL);
-    return s;
+        return SL_OK;
+    }
+    if (b->sampler == NULL && (s = sl_sampler_create(b->vocab, &b->sampler)) != SL_OK)
+        return s;
+    for (int32_t i = 0; i < batch->num_logits; i++) {
+        sl_sampler_sample(b->sampler, b->logits + (size_t)i * (size_t)b->vocab, &b->rows[i],
+                          &b->hist[i], &b->results[i]);
+        next[i] = b->results[i].token;
+    }
+    return SL_OK;
 }
 
 /* ---- static batch ------------------------------------------------------------ */
@@ -236,7 +302,7 @@ static sl_status_t sl_bench_static_run(sl_bench_t *b, sl_bench_result_t *res)
         }
         sl_batch_t batch = {.num_seqs = ns, .seqs = seqs, .num_tokens = T, .tokens = tokens,
                             .num_logits = nl, .logit_indices = idx};
-        if ((s = sl_bench_forward(b, &batch, next)) != SL_OK)
+        if ((s = sl_bench_forward(b, &batch, owner, I, next)) != SL_OK)
             goto out;
         double now = sl_bench_now();
         for (int k = 0; k < ns; k++)
@@ -264,7 +330,7 @@ static sl_status_t sl_bench_static_run(sl_bench_t *b, sl_bench_result_t *res)
         }
         sl_batch_t batch = {.num_seqs = B, .seqs = seqs, .num_tokens = B, .tokens = tokens,
                             .num_logits = B, .logit_indices = idx};
-        if ((s = sl_bench_forward(b, &batch, cur)) != SL_OK)
+        if ((s = sl_bench_forward(b, &batch, NULL, I + step, cur)) != SL_OK)
             goto out;
     }
     double t_end = sl_bench_now();
@@ -333,8 +399,8 @@ static sl_status_t sl_bench_static(sl_bench_t *b, FILE *out)
     double mfu_prefill = m.flops_prefill / m.prefill / peak_f;
     double mfu_all = (m.flops_prefill + m.flops_decode) / m.total / peak_f;
     double hbm = o->output_len > 1 ? m.bytes_decode / m.decode / (b->peak_gbs * 1e9) : 0;
-    fprintf(out, "static batch: batch %d, input %d, output %d, TP %d, %d runs (medians)\n",
-            o->batch_size, o->input_len, o->output_len, b->model->tp, runs);
+    fprintf(out, "static batch: batch %d, input %d, output %d, TP %d, %s, %d runs (medians)\n",
+            o->batch_size, o->input_len, o->output_len, b->model->tp, b->sampling, runs);
     fprintf(out, "  output throughput   %10.1f tok/s\n", m.out_tps);
     fprintf(out, "  total throughput    %10.1f tok/s\n", m.total_tps);
     fprintf(out, "  prefill             %10.1f tok/s (%.3f s)\n", m.prefill_tps, m.prefill);
@@ -350,10 +416,10 @@ static sl_status_t sl_bench_static(sl_bench_t *b, FILE *out)
     fprintf(out,
             "RESULT mode=static tp=%d bs=%d in=%d out=%d out_tps=%.1f total_tps=%.1f "
             "prefill_tps=%.1f ttft50_ms=%.2f ttft99_ms=%.2f tpot50_ms=%.3f tpot99_ms=%.3f "
-            "mfu_prefill=%.3f mfu=%.3f hbm=%.3f\n",
+            "mfu_prefill=%.3f mfu=%.3f hbm=%.3f temperature=%g top_p=%g top_k=%d\n",
             b->model->tp, o->batch_size, o->input_len, o->output_len, m.out_tps, m.total_tps,
             m.prefill_tps, m.ttft50 * 1e3, m.ttft99 * 1e3, m.tpot50 * 1e3, m.tpot99 * 1e3,
-            mfu_prefill, mfu_all, hbm);
+            mfu_prefill, mfu_all, hbm, o->temperature, o->top_p, o->top_k);
     return SL_OK;
 }
 
@@ -384,6 +450,8 @@ static sl_status_t sl_bench_engine(sl_bench_t *b, FILE *out)
     }
     sl_engine_options_init(&eo);
     eo.max_prefill_tokens = o->max_tokens;
+    eo.seed = o->seed;
+    eo.host_sampling = o->logits_on_host != 0;
     if (o->batch_size > 1)
         eo.max_running = o->batch_size;
     if ((s = sl_engine_create(b->be, NULL, b->model->config, &eo, &eng)) != SL_OK)
@@ -395,7 +463,9 @@ static sl_status_t sl_bench_engine(sl_bench_t *b, FILE *out)
         sl_sampling_params_t p;
         sl_sampling_params_init(&p);
         p.max_tokens = outn;
-        p.temperature = 0;
+        p.temperature = (float)o->temperature;
+        p.top_p = (float)o->top_p;
+        p.top_k = o->top_k;
         p.ignore_eos = true;
         for (int k = 0; k < in; k++)
             prompt[k] = (int32_t)(sl_bench_rand(b) % (uint32_t)b->vocab);
@@ -419,8 +489,8 @@ static sl_status_t sl_bench_engine(sl_bench_t *b, FILE *out)
     double ttft50 = sl_percentile(ttft, finished < N ? finished : N, 50);
     double ttft99 = sl_percentile(ttft, finished < N ? finished : N, 99);
     double tpot50 = sl_percentile(tpot, ntpot, 50), tpot99 = sl_percentile(tpot, ntpot, 99);
-    fprintf(out, "engine: %d prompts, input <= %d, output <= %d (range ratio %.2f), TP %d\n", N,
-            o->input_len, o->output_len, o->random_range_ratio, b->model->tp);
+    fprintf(out, "engine: %d prompts, input <= %d, output <= %d (range ratio %.2f), TP %d, %s\n",
+            N, o->input_len, o->output_len, o->random_range_ratio, b->model->tp, b->sampling);
     fprintf(out, "  finished            %10d requests in %.2f s\n", finished, total);
     fprintf(out, "  output throughput   %10.1f tok/s\n", (double)out_tokens / total);
     fprintf(out, "  total throughput    %10.1f tok/s\n",
@@ -429,10 +499,11 @@ static sl_status_t sl_bench_engine(sl_bench_t *b, FILE *out)
     fprintf(out, "  TPOT p50 / p99      %10.3f / %.3f ms\n", tpot50 * 1e3, tpot99 * 1e3);
     fprintf(out,
             "RESULT mode=engine tp=%d prompts=%d in=%d out=%d out_tps=%.1f total_tps=%.1f "
-            "ttft50_ms=%.1f ttft99_ms=%.1f tpot50_ms=%.3f tpot99_ms=%.3f\n",
+            "ttft50_ms=%.1f ttft99_ms=%.1f tpot50_ms=%.3f tpot99_ms=%.3f temperature=%g "
+            "top_p=%g top_k=%d\n",
             b->model->tp, N, o->input_len, o->output_len, (double)out_tokens / total,
             (double)(out_tokens + in_tokens) / total, ttft50 * 1e3, ttft99 * 1e3, tpot50 * 1e3,
-            tpot99 * 1e3);
+            tpot99 * 1e3, o->temperature, o->top_p, o->top_k);
     s = SL_OK;
 out:
     sl_engine_free(eng);
@@ -474,6 +545,7 @@ static sl_status_t sl_bench_backend(sl_bench_t *b)
                                                             : 0);
         co.cuda_graph_max_bs = o->cuda_graph_max_bs;
         co.disable_cuda_graph = o->disable_cuda_graph;
+        co.disable_custom_all_reduce = o->disable_custom_all_reduce;
         co.dummy_on_device = o->load_format == SL_LOAD_DUMMY;
         co.seed = o->seed;
         if ((s = sl_cuda_backend_create(b->model, &co, &b->be)) != SL_OK)
@@ -532,6 +604,12 @@ sl_status_t sl_bench_run(const sl_bench_options_t *o, FILE *out)
     if (s != SL_OK)
         return s;
     b.vocab = (int)b.model->config->vocab_size;
+    if (o->temperature >= SL_SAMPLE_GREEDY_EPS)
+        snprintf(b.sampling, sizeof(b.sampling), "sampled (temperature %g, top-p %g, top-k %d) "
+                 "on the %s", o->temperature, o->top_p, o->top_k,
+                 o->logits_on_host || strcmp(o->backend, "cuda") != 0 ? "host" : "GPU");
+    else
+        snprintf(b.sampling, sizeof(b.sampling), "greedy");
     sl_bench_arithmetic(&b);
     if ((s = sl_bench_backend(&b)) != SL_OK)
         goto out;
@@ -556,5 +634,7 @@ out:
     sl_backend_destroy(b.be);
     sl_model_free(b.model);
     free(b.logits);
+    sl_sampler_free(b.sampler);
+    free(b.rows), free(b.hist), free(b.results);
     return s;
 }

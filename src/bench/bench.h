@@ -5,11 +5,15 @@
  * Two modes:
  *   static batch   batch_size sequences of input_len random tokens, prefilled
  *                  (chunked to max_tokens per step), then output_len - 1
- *                  greedy decode steps of the whole batch (EOS ignored),
- *                  driven directly on the backend; run `runs` times after a
+ *                  decode steps of the whole batch (EOS ignored), driven
+ *                  directly on the backend; run `runs` times after a
  *                  warm-up run, medians reported.
  *   num_prompts    num_prompts requests of random lengths through the engine
  *                  (continuous batching), EOS ignored.
+ *
+ * Tokens are greedy unless a temperature is given; then every token is drawn
+ * with temperature, top_p and top_k, on the GPU (forward_sample) or, with
+ * logits_on_host or on the CPU backend, by the host sampler.
  *
  * Figures: output and total tokens/s, TTFT and TPOT p50/p99 over requests,
  * prefill tokens/s, model FLOP utilisation (FLOPs of the linear layers,
@@ -45,9 +49,13 @@ typedef struct sl_bench_options {
     double mem_fraction_static;
     int cuda_graph_max_bs;
     int disable_cuda_graph;
+    int disable_custom_all_reduce; /* NCCL for every all-reduce */
     int max_tokens;           /* tokens per step (--max-prefill-tokens) */
     int block_size;
     int logits_on_host;       /* sample from float32 logits copied to the host */
+    /* sampling of every output token (temperature 0: greedy) */
+    double temperature, top_p;
+    int top_k;
     /* ceilings */
     int measure_ceilings;
     double peak_tflops;       /* per GPU; 0: measured or 730 */

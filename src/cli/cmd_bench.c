@@ -87,10 +87,16 @@ static int sl_bench_main(int argc, char **argv)
                                    &o.random_range_ratio, &bad) ||
                    sl_bench_double(argc, argv, &i, "--peak-tflops", 1.0, 1e6, &o.peak_tflops,
                                    &bad) ||
-                   sl_bench_double(argc, argv, &i, "--peak-gbs", 1.0, 1e7, &o.peak_gbs, &bad)) {
+                   sl_bench_double(argc, argv, &i, "--peak-gbs", 1.0, 1e7, &o.peak_gbs, &bad) ||
+                   sl_bench_double(argc, argv, &i, "--temperature", 0.0, 100.0, &o.temperature,
+                                   &bad) ||
+                   sl_bench_double(argc, argv, &i, "--top-p", 1e-6, 1.0, &o.top_p, &bad) ||
+                   sl_bench_int(argc, argv, &i, "--top-k", 0, 1 << 30, &o.top_k, &bad)) {
             /* parsed (or bad set) */
         } else if (strcmp(argv[i], "--disable-cuda-graph") == 0) {
             o.disable_cuda_graph = 1;
+        } else if (strcmp(argv[i], "--disable-custom-all-reduce") == 0) {
+            o.disable_custom_all_reduce = 1;
         } else if (strcmp(argv[i], "--measure-ceilings") == 0) {
             o.measure_ceilings = 1;
         } else if (strcmp(argv[i], "--logits-on-host") == 0) {
@@ -120,10 +126,11 @@ const sl_cli_command_t sl_cmd_bench = {
         "                     [options]\n"
         "\n"
         "Static batch (default): B sequences of I random tokens are prefilled (at most\n"
-        "--max-prefill-tokens per step), then decoded greedily for O tokens each, EOS\n"
-        "ignored; one warm-up run, then --runs timed runs, medians reported. With\n"
-        "--num-prompts, N requests of random lengths (uniform in [ratio * I, I] and\n"
-        "[ratio * O, O]) run through the engine with continuous batching.\n"
+        "--max-prefill-tokens per step), then decoded for O tokens each (greedily, or\n"
+        "sampled with --temperature), EOS ignored; one warm-up run, then --runs timed\n"
+        "runs, medians reported. With --num-prompts, N requests of random lengths\n"
+        "(uniform in [ratio * I, I] and [ratio * O, O]) run through the engine with\n"
+        "continuous batching.\n"
         "Reports output and total tokens/s, TTFT and TPOT p50/p99, prefill tokens/s,\n"
         "model FLOP utilisation against the bf16 GEMM rate and decode HBM bandwidth\n"
         "utilisation against the device copy rate (both measured with\n"
@@ -148,9 +155,13 @@ const sl_cli_command_t sl_cmd_bench = {
         "  --mem-fraction-static F        of free GPU memory after weights for KV (0.9)\n"
         "  --cuda-graph-max-bs N          largest decode batch replayed as a graph (256)\n"
         "  --disable-cuda-graph           run every step eagerly\n"
+        "  --disable-custom-all-reduce    TP: NCCL for every all-reduce, not the one-shot\n"
+        "                                 kernel over peer memory\n"
         "  --block-size N                 KV slots per block (16)\n"
         "  --logits-on-host               copy float32 logits to the host and sample there\n"
-        "                                 (default: greedy on the GPU)\n"
+        "                                 (default: sample on the GPU)\n"
+        "  --temperature T                sample every token at temperature T (0: greedy)\n"
+        "  --top-p P, --top-k K           with it, the top-p and top-k filters (1, 0: off)\n"
         "  --measure-ceilings             time a 2 GiB device copy and an 8192^3 bf16 GEMM\n"
         "                                 first and use them as the ceilings\n"
         "  --peak-tflops X, --peak-gbs Y  ceilings per GPU to report against instead\n",

@@ -141,8 +141,16 @@ int sl_cli_engine_flag(const char *command, int argc, char **argv, int *i,
             return -1;
         }
         a->mem_fraction_static = f;
+    } else if (sl_cli_flag(argc, argv, i, "--gpu-sampling", &v)) {
+        if (v == NULL || (strcmp(v, "on") != 0 && strcmp(v, "off") != 0)) {
+            sl_cli_usage_error(command, "--gpu-sampling: on or off");
+            return -1;
+        }
+        a->engine.host_sampling = strcmp(v, "off") == 0;
     } else if (strcmp(argv[*i], "--disable-cuda-graph") == 0) {
         a->disable_cuda_graph = 1;
+    } else if (strcmp(argv[*i], "--disable-custom-all-reduce") == 0) {
+        a->disable_custom_all_reduce = 1;
     } else if (strcmp(argv[*i], "--disable-prefix-cache") == 0 ||
                strcmp(argv[*i], "--disable-radix-cache") == 0) {
         a->engine.prefix_cache = false;

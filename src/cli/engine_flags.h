@@ -66,6 +66,11 @@ int sl_cli_parse_bytes(const char *value, uint64_t *out); /* "512M", "4GiB", ...
     "  --mem-fraction-static F   GPU: fraction of free memory after the weights for\n"  \
     "                            the KV cache (default 0.9)\n"                           \
     "  --cuda-graph-max-bs N     largest decode batch run as a CUDA graph (256)\n"       \
-    "  --disable-cuda-graph      run every step eagerly\n"
+    "  --disable-cuda-graph      run every step eagerly\n"                              \
+    "  --disable-custom-all-reduce   TP: NCCL for every all-reduce, not the one-shot\n"  \
+    "                            kernel over peer memory (SLINFER_CUSTOM_ALLREDUCE=0)\n" \
+    "  --gpu-sampling on|off     sample on the GPU where the logits are (on), or copy\n" \
+    "                            the logits to the host and sample there (off; plain\n"  \
+    "                            greedy steps take the argmax on the GPU either way)\n"
 
 #endif /* SL_CLI_ENGINE_FLAGS_H */

@@ -48,9 +48,13 @@ struct sl_engine {
     size_t cap_logits;
     int32_t *greedy;                /* [num_logits] argmax of a greedy step */
     size_t cap_greedy;
-    int32_t *suppress;              /* [num_eos + stop ids] scratch       */
+    sl_sample_history_t *hist;      /* [num_logits] penalty inputs of a row */
+    size_t cap_hist;
+    int32_t *suppress;              /* [sum of the rows' EOS + stop ids]  */
     size_t cap_suppress;
-    sl_sample_result_t *results;    /* [max n]                            */
+    size_t *res_off;                /* [num_logits + 1] first result of a row */
+    size_t cap_res_off;
+    sl_sample_result_t *results;    /* [sum of the rows' num_samples]     */
     size_t cap_results;
 
     sl_step_record_t *records;
@@ -147,7 +151,9 @@ void sl_engine_free(sl_engine_t *e)
     free(e->row_entry);
     free(e->logits);
     free(e->greedy);
+    free(e->hist);
     free(e->suppress);
+    free(e->res_off);
     free(e->results);
     free(e->records);
     free(e);
@@ -400,18 +406,69 @@ static bool sl_engine_plain_greedy(const sl_step_plan_t *sp)
 {
     for (int32_t i = 0; i < sp->batch.num_logits; i++) {
         const sl_sample_row_t *row = &sp->rows[i];
-        if (row->temperature >= SL_SAMPLE_GREEDY_EPS || row->repetition_penalty != 1.0f ||
-            row->presence_penalty != 0.0f || row->frequency_penalty != 0.0f ||
-            row->logprobs >= 0 || row->num_samples > 1 || row->suppress_stop)
+        if (row->temperature >= SL_SAMPLE_GREEDY_EPS || sl_sample_row_has_penalties(row) ||
+            row->logprobs >= 0 || row->num_samples > 1)
             return false;
     }
     return true;
 }
 
-/* Samples every logit row of the step SP and takes the tokens; GREEDY
- * ([num_logits] or NULL) holds the tokens a greedy forward already chose. */
-static sl_status_t sl_engine_sample(sl_engine_t *e, const sl_step_plan_t *sp,
-                                    const int32_t *greedy)
+/* The penalty inputs of every logit row of SP (e->hist) and where each row's
+ * results start in e->results (e->res_off, the total last): what a sampler,
+ * the host's or a backend's, needs before the forward. */
+static sl_status_t sl_engine_prepare_samples(sl_engine_t *e, const sl_step_plan_t *sp)
+{
+    int32_t nlog = sp->batch.num_logits;
+    size_t nsup = 0, nres = 0;
+    sl_status_t s;
+
+    if ((s = SL_GROW(e->hist, e->cap_hist, nlog, "sampling rows")) != SL_OK ||
+        (s = SL_GROW(e->res_off, e->cap_res_off, (size_t)nlog + 1, "sampling rows")) != SL_OK)
+        return s;
+    for (int32_t i = 0; i < nlog; i++) {
+        const sl_sampling_params_t *p = &e->plan.entries[e->row_entry[i]].seq->req->params;
+        if (sp->rows[i].suppress_stop)
+            nsup += (p->ignore_eos ? 0 : (size_t)e->num_eos) + (size_t)p->num_stop_token_ids;
+        e->res_off[i] = nres;
+        nres += (size_t)(sp->rows[i].num_samples > 0 ? sp->rows[i].num_samples : 1);
+    }
+    e->res_off[nlog] = nres;
+    if ((s = SL_GROW(e->suppress, e->cap_suppress, nsup + 1, "stop ids")) != SL_OK ||
+        (s = SL_GROW(e->results, e->cap_results, nres, "samples")) != SL_OK)
+        return s;
+    /* Pointers into e->suppress only once it has stopped growing. */
+    nsup = 0;
+    for (int32_t i = 0; i < nlog; i++) {
+        const sl_sequence_t *q = e->plan.entries[e->row_entry[i]].seq;
+        const sl_request_t *r = q->req;
+        const sl_sampling_params_t *p = &r->params;
+        size_t first = nsup;
+        if (sp->rows[i].suppress_stop) {
+            for (int32_t k = 0; !p->ignore_eos && k < e->num_eos; k++)
+                e->suppress[nsup++] = e->eos[k];
+            for (int32_t k = 0; k < p->num_stop_token_ids; k++)
+                e->suppress[nsup++] = p->stop_token_ids[k];
+        }
+        e->hist[i] = (sl_sample_history_t){
+            .prompt = r->prompt, .prompt_len = (size_t)r->prompt_len,
+            .output = q->out, .output_len = (size_t)q->num_out,
+            .suppress = e->suppress + first, .num_suppress = nsup - first,
+        };
+    }
+    return SL_OK;
+}
+
+/* The host sampler over the step's logits (e->logits) into e->results. */
+static void sl_engine_sample_host(sl_engine_t *e, const sl_step_plan_t *sp)
+{
+    for (int32_t i = 0; i < sp->batch.num_logits; i++)
+        sl_sampler_sample(e->sampler, e->logits + (size_t)i * (size_t)e->vocab, &sp->rows[i],
+                          &e->hist[i], e->results + e->res_off[i]);
+}
+
+/* Takes the sampled tokens of every logit row of SP (e->results, row i's at
+ * e->res_off[i]), forking the sequences of a row drawn n > 1 times. */
+static sl_status_t sl_engine_sample(sl_engine_t *e, const sl_step_plan_t *sp)
 {
     double now = sl_time_now();
     sl_status_t s;
@@ -419,40 +476,47 @@ static sl_status_t sl_engine_sample(sl_engine_t *e, const sl_step_plan_t *sp,
     for (int32_t i = 0; i < sp->batch.num_logits; i++) {
         sl_sequence_t *q = e->plan.entries[e->row_entry[i]].seq;
         sl_request_t *r = q->req;
-        const sl_sampling_params_t *p = &r->params;
-        const sl_sample_row_t *row = &sp->rows[i];
-        size_t ns = (size_t)row->num_samples, nsup = 0;
+        const sl_sample_result_t *res = e->results + e->res_off[i];
+        size_t ns = e->res_off[i + 1] - e->res_off[i];
 
-        if ((s = SL_GROW(e->results, e->cap_results, ns, "samples")) != SL_OK ||
-            (s = SL_GROW(e->suppress, e->cap_suppress,
-                         (size_t)e->num_eos + (size_t)p->num_stop_token_ids + 1,
-                         "stop ids")) != SL_OK)
-            return s;
-        for (int32_t k = 0; !p->ignore_eos && k < e->num_eos; k++)
-            e->suppress[nsup++] = e->eos[k];
-        for (int32_t k = 0; k < p->num_stop_token_ids; k++)
-            e->suppress[nsup++] = p->stop_token_ids[k];
-        sl_sample_history_t hist = {
-            .prompt = r->prompt, .prompt_len = (size_t)r->prompt_len,
-            .output = q->out, .output_len = (size_t)q->num_out,
-            .suppress = e->suppress, .num_suppress = nsup,
-        };
-        if (greedy != NULL)
-            e->results[0] = (sl_sample_result_t){.token = greedy[i]};
-        else
-            sl_sampler_sample(e->sampler, e->logits + (size_t)i * (size_t)e->vocab, row, &hist,
-                              e->results);
         if (ns > 1) {
             /* The prompt is computed: the other sequences share its full blocks. */
             r->forked = true;
-            for (int32_t j = 1; j < p->n; j++)
+            for (int32_t j = 1; j < r->params.n; j++)
                 sl_sched_fork(e->sched, q, &r->seqs[j]);
         }
         for (size_t j = 0; j < ns; j++)
-            if ((s = sl_engine_accept(e, &r->seqs[ns > 1 ? j : (size_t)q->index], &e->results[j],
+            if ((s = sl_engine_accept(e, &r->seqs[ns > 1 ? j : (size_t)q->index], &res[j],
                                       now)) != SL_OK)
                 return s;
     }
+    return SL_OK;
+}
+
+/* The forward of SP and, but for *HOST_P, its samples in e->results: the
+ * argmax on the backend for a plain greedy step, the backend's sampler where
+ * it has one; else the logits come to the host (e->logits) and *HOST_P says
+ * that the host sampler is to run. */
+static sl_status_t sl_engine_forward(sl_engine_t *e, const sl_step_plan_t *sp, bool *host_p)
+{
+    const sl_backend_ops_t *ops = e->backend->ops;
+    int32_t nlog = sp->batch.num_logits;
+    sl_status_t s;
+
+    if (ops->forward_greedy != NULL && sl_engine_plain_greedy(sp)) {
+        if ((s = SL_GROW(e->greedy, e->cap_greedy, (size_t)nlog, "greedy tokens")) != SL_OK ||
+            (s = ops->forward_greedy(e->backend, &sp->batch, e->greedy)) != SL_OK)
+            return s;
+        /* plain greedy: one sample a row, so row i's result is results[i] */
+        for (int32_t i = 0; i < nlog; i++)
+            e->results[i] = (sl_sample_result_t){.token = e->greedy[i]};
+        return SL_OK;
+    }
+    if (ops->forward_sample != NULL && !e->opt.host_sampling)
+        return ops->forward_sample(e->backend, &sp->batch, sp->rows, e->hist, e->results);
+    if ((s = sl_backend_forward(e->backend, &sp->batch, e->logits)) != SL_OK)
+        return s;
+    *host_p = true;
     return SL_OK;
 }
 
@@ -489,22 +553,19 @@ sl_status_t sl_engine_step(sl_engine_t *e)
     }
     if (e->opt.on_plan != NULL && (s = e->opt.on_plan(e->opt.on_plan_ctx, &sp)) != SL_OK)
         return s;
-    fwd = sl_time_now();
-    const int32_t *greedy = NULL;
-    if (e->backend->ops->forward_greedy != NULL && sl_engine_plain_greedy(&sp)) {
-        if ((s = SL_GROW(e->greedy, e->cap_greedy, (size_t)sp.batch.num_logits,
-                         "greedy tokens")) != SL_OK ||
-            (s = e->backend->ops->forward_greedy(e->backend, &sp.batch, e->greedy)) != SL_OK)
-            return s;
-        greedy = e->greedy;
-    } else if ((s = sl_backend_forward(e->backend, &sp.batch, e->logits)) != SL_OK) {
+    if ((s = sl_engine_prepare_samples(e, &sp)) != SL_OK)
         return s;
-    }
+    fwd = sl_time_now();
+    bool host = false;
+    if ((s = sl_engine_forward(e, &sp, &host)) != SL_OK)
+        return s;
     fwd = sl_time_now() - fwd;
+    if (host)
+        sl_engine_sample_host(e, &sp);
     /* Computed tokens first: blocks are published before any sequence that
      * finishes in this step frees them. */
     sl_sched_commit(e->sched, &e->plan);
-    if ((s = sl_engine_sample(e, &sp, greedy)) != SL_OK)
+    if ((s = sl_engine_sample(e, &sp)) != SL_OK)
         return s;
 
     double end = sl_time_now();

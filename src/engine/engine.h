@@ -12,7 +12,8 @@
  * when blocks run out; the plan becomes a step plan (step_plan.h: the batch
  * plus how each logit row is sampled), handed to an optional hook (the
  * leader of a multi-process TP group broadcasts it there), run by the
- * backend, and the logits are sampled (sampler.h); new tokens go through the
+ * backend, and the logits are sampled (sampler.h, or where they are: the
+ * backend's forward_greedy / forward_sample); new tokens go through the
  * stop conditions (stop.h) and the streaming detokenizer, and finished
  * sequences free their blocks.
  *
@@ -47,6 +48,9 @@ typedef struct sl_engine_options {
     bool prefix_cache;            /* false: --disable-prefix-cache                    */
     bool record_token_times;      /* keep every token's time (sequence token_times)   */
     uint64_t seed;                /* RNG seed of requests without one, 0              */
+    bool host_sampling;           /* sample on the host even where the backend offers
+                                     forward_sample (--gpu-sampling off; plain greedy
+                                     steps still use forward_greedy), false           */
     const int32_t *eos;           /* [num_eos] EOS ids (gen_config.h); copied         */
     int32_t num_eos;
     /* Called with each step's plan before the forward (e.g. to broadcast it);

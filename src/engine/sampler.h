@@ -21,7 +21,9 @@
  * sampling settings; the top-N alternatives are the N most likely raw tokens.
  *
  * Every per-token step below is a small pure function over plain float
- * arrays ([vocab]), the C twin of a GPU sampling kernel to come.
+ * arrays ([vocab]), the C twin of a step of the GPU sampler (gpu/sampling.cu,
+ * a backend's forward_sample); the row, history and result types live below
+ * the engine, in backend/sample.h.
  */
 #ifndef SL_ENGINE_SAMPLER_H
 #define SL_ENGINE_SAMPLER_H
@@ -29,13 +31,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "backend/sample.h"
 #include "core/status.h"
-
-/* The most alternatives a token's logprobs may list (OpenAI's limit). */
-#define SL_MAX_LOGPROBS 20
-
-/* Temperatures below this are greedy (vLLM's epsilon). */
-#define SL_SAMPLE_GREEDY_EPS 1e-5f
 
 /* ---- counter-based RNG --------------------------------------------------- */
 
@@ -102,42 +99,7 @@ int32_t sl_sample_top_logprobs(const float *logits, int32_t vocab, double lse, i
 
 /* ---- one whole draw -------------------------------------------------------- */
 
-/* What one logit row is sampled with: the part of a request's sampling
- * parameters a step plan carries (step_plan.h). */
-typedef struct sl_sample_row {
-    float temperature;          /* 0 (or < SL_SAMPLE_GREEDY_EPS): greedy   */
-    float top_p;                /* 1: off                                  */
-    float min_p;                /* 0: off                                  */
-    int32_t top_k;              /* 0: off                                  */
-    float repetition_penalty;   /* 1: off                                  */
-    float presence_penalty;     /* 0: off                                  */
-    float frequency_penalty;    /* 0: off                                  */
-    int32_t logprobs;           /* -1: none; 0: the chosen token's; N: + top N */
-    int32_t num_samples;        /* tokens drawn from this row (n > 1 forks) */
-    int32_t suppress_stop;      /* min_tokens not reached: no EOS/stop ids */
-    uint64_t seed;              /* RNG key: seed,                           */
-    uint64_t stream;            /*   stream of the first sample (+j for    */
-    uint64_t counter;           /*   sample j), position of the new token   */
-} sl_sample_row_t;
-
-/* The tokens the penalties look at. Any pointer may be NULL with count 0. */
-typedef struct sl_sample_history {
-    const int32_t *prompt;
-    size_t prompt_len;
-    const int32_t *output;
-    size_t output_len;
-    const int32_t *suppress;    /* EOS and stop ids (used with suppress_stop) */
-    size_t num_suppress;
-} sl_sample_history_t;
-
-/* One drawn token and its logprobs. */
-typedef struct sl_sample_result {
-    int32_t token;
-    float logprob;                       /* raw log-softmax of the token    */
-    int32_t num_top;                     /* alternatives below              */
-    int32_t top_ids[SL_MAX_LOGPROBS];
-    float top_logprobs[SL_MAX_LOGPROBS];
-} sl_sample_result_t;
+/* sl_sample_row_t, sl_sample_history_t, sl_sample_result_t: backend/sample.h. */
 
 /* Scratch of [vocab] arrays, reused for every row; one per engine. */
 typedef struct sl_sampler sl_sampler_t;

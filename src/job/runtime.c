@@ -87,6 +87,7 @@ static sl_status_t sl_runtime_backend(const sl_runtime_options_t *o, sl_runtime_
         co.max_tokens = o->engine.max_prefill_tokens + o->engine.max_running;
         co.cuda_graph_max_bs = o->cuda_graph_max_bs;
         co.disable_cuda_graph = o->disable_cuda_graph;
+        co.disable_custom_all_reduce = o->disable_custom_all_reduce;
         co.job = o->job;
         if ((status = sl_cuda_backend_create(rt->model, &co, &rt->backend)) != SL_OK)
             return status;

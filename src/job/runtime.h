@@ -34,6 +34,7 @@ typedef struct sl_runtime_options {
     double mem_fraction_static; /* GPU: of free memory after weights (0.9) */
     int32_t cuda_graph_max_bs;  /* --cuda-graph-max-bs (0: default)       */
     int disable_cuda_graph;     /* --disable-cuda-graph                   */
+    int disable_custom_all_reduce; /* --disable-custom-all-reduce: NCCL only */
     const struct sl_job *job;   /* binds GPU worker threads; NULL: none   */
 } sl_runtime_options_t;
 

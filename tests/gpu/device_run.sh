@@ -41,6 +41,7 @@ tests_tp1() {
     run test_kernels 90 "$B/test_cuda_kernels" --bench
     run test_attention 90 "$B/test_cuda_attention" --bench
     run test_forward 240 "$B/test_cuda_forward" --tp 1
+    run test_sampling 300 "$B/test_cuda_sampling" --tp 1 --bench
 }
 bench_tp1() {
     run bench_8b_bs1 90 "$B/slinfer" bench --model $M/llama-3.1-8b --load-format dummy \
@@ -60,21 +61,35 @@ bench_tp1() {
         --logits-on-host
     run bench_8b_engine 120 "$B/slinfer" bench --model $M/llama-3.1-8b --load-format dummy \
         --num-prompts 512 --input-len 512 --output-len 256 --batch-size 256
+    run bench_8b_sampled 150 "$B/slinfer" bench --model $M/llama-3.1-8b --load-format dummy \
+        --num-prompts 512 --input-len 512 --output-len 256 --batch-size 256 \
+        --temperature 0.8 --top-p 0.95
     run bench_8b_1000 150 "$B/slinfer" bench --model $M/llama-3.1-8b --load-format dummy \
         --batch-size 256 --input-len 1000 --output-len 1000 --runs 1 --warmup-runs 0
 }
 tests_tp2() {
     run test_forward_tp2 240 "$B/test_cuda_forward" --tp 2
+    run test_sampling_tp2 240 "$B/test_cuda_sampling" --tp 2
+    run test_allreduce 300 "$B/test_cuda_allreduce" --bench
 }
 bench_tp2() {
     run bench_8b_tp2_bs1 90 "$B/slinfer" bench --model $M/llama-3.1-8b --load-format dummy \
         --tp 2 --batch-size 1 --input-len 128 --output-len 256 --runs 3
+    run bench_8b_tp2_bs1_nccl 90 "$B/slinfer" bench --model $M/llama-3.1-8b --load-format dummy \
+        --tp 2 --batch-size 1 --input-len 128 --output-len 256 --runs 3 --disable-custom-all-reduce
     run bench_8b_tp2_bs64 90 "$B/slinfer" bench --model $M/llama-3.1-8b --load-format dummy \
         --tp 2 --batch-size 64 --input-len 128 --output-len 256 --runs 2
 }
 sanitizers() {
     run memcheck_kernels 120 compute-sanitizer --tool memcheck "$B/test_cuda_kernels"
     run racecheck_attention 150 compute-sanitizer --tool racecheck "$B/test_cuda_attention"
+    run memcheck_sampling 300 compute-sanitizer --tool memcheck "$B/test_cuda_sampling" --quick
+    run racecheck_sampling 300 compute-sanitizer --tool racecheck "$B/test_cuda_sampling" --quick
+    # Two GPUs writing each other's memory; racecheck (shared memory only) has nothing to
+    # check there. NCCL probes its kernels for other architectures with
+    # cudaFuncGetAttributes: those API errors are not ours, hence --report-api-errors no.
+    run memcheck_allreduce 240 compute-sanitizer --tool memcheck --report-api-errors no \
+        "$B/test_cuda_allreduce" --quick
 }
 
 case $phase in

@@ -4,7 +4,9 @@
  * batches: generated bf16 models of each architecture (GQA, QKV bias and
  * tied embeddings, q/k norm with head_dim != hidden / heads, sliding window,
  * attention and MLP biases, head_dim 16..128) and the shared fixture models,
- * at TP 1 and, with two GPUs, TP 2 (NCCL).
+ * at TP 1 and, with two GPUs, TP 2 (the one-shot all-reduce over peer
+ * memory, fused with the RMSNorm after it, where the GPUs have it, and once
+ * through NCCL alone).
  *
  * Each model runs one scenario of steps, the CUDA and CPU backends fed the
  * same batches and block tables: a mixed prefill (a 100-token prompt over
@@ -233,10 +235,29 @@ static void run_model(const char *label, const char *dir, int tp, int graphs,
     scenario(name, cpu, gpu, (int)m1->config->vocab_size, seed * 7 + (uint64_t)tp);
     sl_cuda_backend_info_t info;
     sl_cuda_backend_get_info(gpu, &info);
-    printf("%s: %lld graph replays, %lld eager steps\n", name, (long long)info.graph_replays,
-           (long long)info.eager_steps);
+    printf("%s: %lld graph replays, %lld eager steps; all-reduce: %s up to %llu bytes, "
+           "%lld enqueued fused with the RMSNorm\n",
+           name, (long long)info.graph_replays, (long long)info.eager_steps,
+           info.custom_ar_max_bytes > 0 ? "one-shot kernel" : "NCCL only",
+           (unsigned long long)info.custom_ar_max_bytes, (long long)info.fused_ar_norms);
+    /* The one-shot kernel takes these steps' rows: with it on, the
+     * all-reduces followed by a norm must have gone through the fused
+     * kernel; with it off (TP 1, NCCL alone) none can. */
+    if ((info.custom_ar_max_bytes > 0) != (info.fused_ar_norms > 0)) {
+        printf("FAIL %s: %lld all-reduces fused with the RMSNorm, the one-shot kernel %s\n",
+               name, (long long)info.fused_ar_norms,
+               info.custom_ar_max_bytes > 0 ? "on" : "off");
+        gc_failures++;
+    }
     if (graphs && info.graph_replays == 0) {
         printf("FAIL %s: no CUDA graph was replayed\n", name);
+        gc_failures++;
+    }
+    int p2p = 0;
+    if (tp == 2)
+        GPU_CHECK(cudaDeviceCanAccessPeer(&p2p, 0, 1));
+    if (p2p && getenv("SLINFER_CUSTOM_ALLREDUCE") == NULL && info.custom_ar_max_bytes == 0) {
+        printf("FAIL %s: the GPUs have peer access but the one-shot all-reduce is off\n", name);
         gc_failures++;
     }
     goto out;
@@ -317,6 +338,13 @@ int main(int argc, char **argv)
             run_model(configs[i].name, dir, tp, 1, 0, seed + i);
             if (tp == 1)
                 run_model(configs[i].name, dir, tp, 0, 0, seed + i);
+            if (tp == 2 && i == 0) {
+                /* The default takes the one-shot all-reduce where the GPUs
+                 * have peer access; once more through NCCL alone. */
+                setenv("SLINFER_CUSTOM_ALLREDUCE", "0", 1);
+                run_model("llama-gqa nccl-allreduce", dir, tp, 1, 0, seed + i);
+                unsetenv("SLINFER_CUSTOM_ALLREDUCE");
+            }
         }
         if (i == 0 && (!only_tp || only_tp == 1))
             run_model(configs[i].name, dir, 1, 1, 1, seed + 100);

@@ -8,7 +8,10 @@
  *  - a KV cache far too small still completes all of them (preemption), and
  *    one request that cannot fit alone fails alone, with a clear error;
  *  - n > 1, stop strings (with a real tokenizer), stop ids, EOS, min_tokens,
- *    abort, timing, step records and the step-plan hook. */
+ *    abort, timing, step records and the step-plan hook;
+ *  - a backend's own sampler (forward_sample, here the CPU backend's forward
+ *    and the host sampler behind it) gives exactly the host path's tokens
+ *    and logprobs, and --gpu-sampling off keeps the engine off it. */
 #include "config.h"
 
 #include <math.h>
@@ -652,6 +655,151 @@ START_TEST(abort_timing_and_hooks)
 }
 END_TEST
 
+/* ---- a backend's own sampler (forward_sample) ------------------------------------------- */
+
+/* The CPU backend with a forward_sample made of its forward and the host
+ * sampler: the engine's backend-sampling path must give exactly what its
+ * host path gives (same rows, histories, per-row result offsets, forks). */
+typedef struct {
+    sl_backend_t base;
+    sl_backend_t *inner;
+    sl_sampler_t *sampler;
+    float *logits; /* [num_logits, vocab] */
+    int calls;
+} sample_wrap_t;
+
+static sl_status_t wrap_forward(sl_backend_t *b, const sl_batch_t *batch, float *logits)
+{
+    return sl_backend_forward(((sample_wrap_t *)b)->inner, batch, logits);
+}
+
+static sl_status_t wrap_greedy(sl_backend_t *b, const sl_batch_t *batch, int32_t *tokens)
+{
+    sl_backend_t *in = ((sample_wrap_t *)b)->inner;
+    return in->ops->forward_greedy(in, batch, tokens);
+}
+
+static sl_status_t wrap_sample(sl_backend_t *b, const sl_batch_t *batch,
+                               const sl_sample_row_t *rows, const sl_sample_history_t *hist,
+                               sl_sample_result_t *results)
+{
+    sample_wrap_t *w = (sample_wrap_t *)b;
+    size_t vocab = (size_t)b->limits.vocab_size, at = 0;
+
+    w->calls++;
+    w->logits = realloc(w->logits, (size_t)(batch->num_logits + 1) * vocab * sizeof(float));
+    ck_assert_ptr_nonnull(w->logits);
+    sl_status_t s = sl_backend_forward(w->inner, batch, w->logits);
+    for (int32_t i = 0; s == SL_OK && i < batch->num_logits; i++) {
+        sl_sampler_sample(w->sampler, w->logits + (size_t)i * vocab, &rows[i], &hist[i],
+                          results + at);
+        at += (size_t)(rows[i].num_samples > 0 ? rows[i].num_samples : 1);
+    }
+    return s;
+}
+
+static void wrap_destroy(sl_backend_t *b)
+{
+    (void)b; /* the rig owns the inner backend */
+}
+
+static const sl_backend_ops_t wrap_ops = {.forward = wrap_forward, .forward_greedy = wrap_greedy,
+                                          .forward_sample = wrap_sample,
+                                          .destroy = wrap_destroy};
+
+/* 24 requests mixing everything a row can ask for, on engine E. */
+static void submit_mixed(sl_engine_t *e, int32_t vocab)
+{
+    uint32_t st = 5;
+    int32_t prompt[40];
+    for (int p = 0; p < 24; p++) {
+        int32_t len = 3 + (int32_t)(lcg(&st) % 37);
+        for (int32_t i = 0; i < len; i++)
+            prompt[i] = (int32_t)(lcg(&st) % (uint32_t)vocab);
+        sl_sampling_params_t sp;
+        sl_sampling_params_init(&sp);
+        sp.max_tokens = 6 + (int32_t)(lcg(&st) % 10);
+        sp.temperature = (p % 3 == 0) ? 0.0f : 0.8f;
+        sp.top_k = p % 5 == 1 ? 30 : 0;
+        sp.top_p = p % 4 == 2 ? 0.9f : 1.0f;
+        sp.min_p = p % 7 == 3 ? 0.05f : 0.0f;
+        sp.repetition_penalty = p % 2 ? 1.2f : 1.0f;
+        sp.frequency_penalty = p % 6 == 4 ? 0.3f : 0.0f;
+        sp.presence_penalty = p % 6 == 5 ? -0.2f : 0.0f;
+        sp.logprobs = p % 4 == 0 ? -1 : p % 4;
+        sp.n = 1 + p % 3;
+        sp.min_tokens = p % 5 == 0 ? 3 : 0;
+        sp.has_seed = p % 2 == 0;
+        sp.seed = 7 + (uint64_t)p;
+        ck_assert_int_eq(sl_sampling_params_add_stop_id(&sp, (int32_t)(p * 11 % vocab)), SL_OK);
+        ck_assert_int_eq(sl_engine_submit(e, (uint64_t)p, prompt, len, &sp), SL_OK);
+        sl_sampling_params_release(&sp);
+    }
+}
+
+START_TEST(backend_sampler_path)
+{
+    const int32_t eos[1] = {5};
+    sl_engine_options_t o;
+    sl_request_t *host[24] = {0}, *dev[24] = {0}, *off[24] = {0};
+    sl_engine_t *e;
+    rig_t r;
+
+    sl_engine_options_init(&o);
+    o.eos = eos;
+    o.num_eos = 1;
+    o.max_prefill_tokens = 48;
+    o.chunked_prefill_size = 24;
+    rig_open(&r, 0, 4, 512, &o, NULL);
+    submit_mixed(r.e, 272);
+    run_all(r.e, host, 24);
+
+    sample_wrap_t w = {.base = {.ops = &wrap_ops, .name = "cpu+sampler",
+                                .limits = r.be->limits},
+                       .inner = r.be};
+    ck_assert_int_eq(sl_sampler_create(272, &w.sampler), SL_OK);
+    for (int k = 0; k < 2; k++) {
+        sl_request_t **got = k == 0 ? dev : off;
+        o.host_sampling = k == 1; /* --gpu-sampling off: the host path again */
+        w.calls = 0;
+        ck_assert_int_eq(sl_engine_create(&w.base, NULL, r.m->config, &o, &e), SL_OK);
+        submit_mixed(e, 272);
+        run_all(e, got, 24);
+        sl_engine_free(e);
+        if (k == 0)
+            ck_assert_int_gt(w.calls, 0);
+        else
+            ck_assert_int_eq(w.calls, 0);
+        for (int p = 0; p < 24; p++) {
+            ck_assert_ptr_nonnull(got[p]);
+            ck_assert_int_eq(got[p]->params.n, host[p]->params.n);
+            for (int j = 0; j < host[p]->params.n; j++) {
+                const sl_sequence_t *a = &got[p]->seqs[j], *b = &host[p]->seqs[j];
+                ck_assert_int_eq(a->num_out, b->num_out);
+                ck_assert_int_eq(a->finish_reason, b->finish_reason);
+                ck_assert_mem_eq(a->out, b->out, (size_t)a->num_out * sizeof(int32_t));
+                if (host[p]->params.logprobs < 0)
+                    continue;
+                int32_t nt = host[p]->params.logprobs;
+                ck_assert_mem_eq(a->logprobs, b->logprobs, (size_t)a->num_out * sizeof(float));
+                ck_assert_mem_eq(a->top_ids, b->top_ids,
+                                 (size_t)a->num_out * (size_t)nt * sizeof(int32_t));
+                ck_assert_mem_eq(a->top_logprobs, b->top_logprobs,
+                                 (size_t)a->num_out * (size_t)nt * sizeof(float));
+            }
+        }
+    }
+    for (int p = 0; p < 24; p++) {
+        sl_request_free(host[p]);
+        sl_request_free(dev[p]);
+        sl_request_free(off[p]);
+    }
+    sl_sampler_free(w.sampler);
+    free(w.logits);
+    rig_close(&r);
+}
+END_TEST
+
 static Suite *batch_suite(void)
 {
     Suite *s = suite_create("engine_batch");
@@ -663,6 +811,7 @@ static Suite *batch_suite(void)
     tcase_add_test(tc, n_sequences);
     tcase_add_test(tc, stop_conditions);
     tcase_add_test(tc, abort_timing_and_hooks);
+    tcase_add_test(tc, backend_sampler_path);
     suite_add_tcase(s, tc);
     return s;
 }

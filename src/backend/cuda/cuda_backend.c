@@ -42,6 +42,8 @@ void sl_cuda_rank_fail(sl_cuda_rank_t *r)
         (void)ncclCommAbort(r->nccl);
         r->nccl_aborted = 1;
     }
+    /* Likewise the one-shot all-reduce kernels spinning for a dead peer. */
+    sl_cuda_ar_abort(r->be->ar);
 }
 
 static double sl_clock(void)
@@ -66,6 +68,7 @@ static sl_status_t sl_cuda_rank_init(sl_cuda_rank_t *r)
     SL_CUBLAS_RETURN_IF_ERROR(cublasSetWorkspace(r->cublas, r->cublas_ws, SL_CUBLAS_WORKSPACE));
     SL_RETURN_IF(sl_cuda_weights_load(r));
     SL_RETURN_IF(sl_cuda_rank_alloc_activations(r));
+    SL_RETURN_IF(sl_cuda_sample_init(r));
     SL_CUDA_RETURN_IF_ERROR(cudaMalloc((void **)&r->rope_cos, table));
     SL_CUDA_RETURN_IF_ERROR(cudaMalloc((void **)&r->rope_sin, table));
     SL_CUDA_RETURN_IF_ERROR(
@@ -190,6 +193,28 @@ sl_status_t sl_cuda_backend_forward_greedy(sl_backend_t *base, const sl_batch_t 
     return sl_cuda_step((sl_cuda_backend_t *)base, batch, 1, NULL, tokens_out);
 }
 
+sl_status_t sl_cuda_backend_forward_sample(sl_backend_t *base, const sl_batch_t *batch,
+                                           const sl_sample_row_t *rows,
+                                           const sl_sample_history_t *hist,
+                                           sl_sample_result_t *results)
+{
+    sl_cuda_backend_t *be = (sl_cuda_backend_t *)base;
+    sl_status_t s;
+
+    if (base == NULL || strcmp(base->name, "cuda") != 0) {
+        sl_error("sl_cuda_backend_forward_sample: not a CUDA backend");
+        return SL_ERR_INVALID_ARG;
+    }
+    if (atomic_load(&be->failed)) {
+        sl_error("CUDA backend: unusable after an earlier failure");
+        return SL_ERR_CUDA;
+    }
+    if ((s = sl_cuda_plan_step(be, batch, 0, NULL, NULL)) != SL_OK ||
+        (s = sl_cuda_sample_plan(be, batch->num_logits, rows, hist, results)) != SL_OK)
+        return s;
+    return sl_cuda_run_all(be, SL_CUDA_CMD_STEP);
+}
+
 void sl_cuda_backend_get_info(const sl_backend_t *base, sl_cuda_backend_info_t *info)
 {
     *info = ((const sl_cuda_backend_t *)base)->info;
@@ -205,6 +230,7 @@ static void sl_cuda_rank_release(sl_cuda_rank_t *r)
         (void)cudaStreamSynchronize(r->stream);
     sl_cuda_rank_free_graphs(r);
     sl_cuda_rank_free_activations(r);
+    sl_cuda_sample_free(r);
     sl_cuda_weights_free(r);
     if (r->nccl != NULL && !r->nccl_aborted)
         (void)ncclCommDestroy(r->nccl);
@@ -239,6 +265,7 @@ static void sl_cuda_destroy(sl_backend_t *base)
     }
     for (int i = 0; be->ranks != NULL && i < be->tp; i++)
         sl_cuda_rank_release(&be->ranks[i]);
+    sl_cuda_ar_destroy(be->ar);
     if (be->arena_host != NULL)
         (void)cudaFreeHost(be->arena_host);
     if (be->logits_host != NULL)
@@ -259,6 +286,7 @@ static void sl_cuda_destroy(sl_backend_t *base)
 static const sl_backend_ops_t sl_cuda_ops = {
     .forward = sl_cuda_forward,
     .forward_greedy = sl_cuda_backend_forward_greedy,
+    .forward_sample = sl_cuda_backend_forward_sample,
     .destroy = sl_cuda_destroy,
 };
 
@@ -391,6 +419,47 @@ static sl_status_t sl_cuda_nccl_init(sl_cuda_backend_t *be)
         }
     }
     SL_NCCL_RETURN_IF_ERROR(ncclGroupEnd());
+    return SL_OK;
+}
+
+/* The one-shot all-reduce (gpu/allreduce.cu) for the TP group's messages of
+ * up to SLINFER_CUSTOM_ALLREDUCE_MAX_BYTES, when every pair of its GPUs has
+ * peer access and neither the option nor SLINFER_CUSTOM_ALLREDUCE=0 turns it
+ * off; NCCL takes the rest. Its buffers come before the KV cache is sized. */
+static sl_status_t sl_cuda_custom_ar_init(sl_cuda_backend_t *be)
+{
+    int devices[SL_CUDA_AR_MAX_RANKS], p2p = 0;
+    int max_bytes = sl_env_int("SLINFER_CUSTOM_ALLREDUCE_MAX_BYTES",
+                               (int)SL_CUDA_AR_DEFAULT_MAX_BYTES);
+
+    if (be->tp == 1)
+        return SL_OK;
+    if (be->opt.disable_custom_all_reduce || sl_env_int("SLINFER_CUSTOM_ALLREDUCE", 1) == 0 ||
+        max_bytes < 2) {
+        sl_debug("CUDA backend: custom all-reduce off (--disable-custom-all-reduce, "
+                 "SLINFER_CUSTOM_ALLREDUCE=0 or SLINFER_CUSTOM_ALLREDUCE_MAX_BYTES=0): NCCL "
+                 "for every all-reduce");
+        return SL_OK;
+    }
+    if (be->tp > SL_CUDA_AR_MAX_RANKS) {
+        sl_debug("CUDA backend: custom all-reduce takes at most %d GPUs: NCCL for TP %d",
+                 SL_CUDA_AR_MAX_RANKS, be->tp);
+        return SL_OK;
+    }
+    for (int r = 0; r < be->tp; r++)
+        devices[r] = be->ranks[r].device;
+    SL_RETURN_IF(sl_cuda_ar_p2p_ok(devices, be->tp, &p2p));
+    if (!p2p) {
+        sl_debug("CUDA backend: no peer access between every pair of GPUs: NCCL for every "
+                 "all-reduce");
+        return SL_OK;
+    }
+    SL_RETURN_IF(sl_cuda_ar_create(devices, be->tp, (size_t)max_bytes,
+                                   be->timeout_s > 0 ? be->timeout_s : 1.0, &be->ar));
+    be->info.custom_ar_max_bytes = sl_cuda_ar_max_bytes(be->ar);
+    sl_debug("CUDA backend: one-shot all-reduce over peer memory for messages up to %zu "
+             "bytes, NCCL above",
+             sl_cuda_ar_max_bytes(be->ar));
     return SL_OK;
 }
 
@@ -531,7 +600,8 @@ sl_status_t sl_cuda_backend_create(const sl_model_t *model, const sl_cuda_option
         goto err;
     be->info.load_seconds = sl_clock() - t0;
     be->info.weight_bytes = be->ranks[0].w.bytes;
-    if ((s = sl_cuda_nccl_init(be)) != SL_OK || (s = sl_cuda_kv_blocks(be)) != SL_OK ||
+    if ((s = sl_cuda_nccl_init(be)) != SL_OK || (s = sl_cuda_custom_ar_init(be)) != SL_OK ||
+        (s = sl_cuda_kv_blocks(be)) != SL_OK ||
         (s = sl_cuda_run_all(be, SL_CUDA_CMD_KV)) != SL_OK)
         goto err;
     (void)cudaSetDevice(caller_dev);

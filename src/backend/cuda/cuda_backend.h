@@ -8,8 +8,11 @@
  * rank's shard of the model into its GPU (bf16, through pinned staging
  * buffers with the host copies of the next chunk overlapping the device copy
  * of the last; or generated in place with dummy_on_device), creates one NCCL
- * communicator for the TP group, then sizes the KV cache from what is left:
- * mem_fraction_static of the free memory after weights and activations.
+ * communicator for the TP group -- and, when every pair of its GPUs has peer
+ * access, the one-shot all-reduce of gpu/allreduce.cu, which takes the
+ * all-reduces of up to SLINFER_CUSTOM_ALLREDUCE_MAX_BYTES (512 KiB) -- then
+ * sizes the KV cache from what is left: mem_fraction_static of the free
+ * memory after weights and activations.
  *
  * A forward step (backend.h) is planned on the caller's thread (token and
  * block tables packed into one pinned buffer), then every rank uploads it
@@ -22,8 +25,10 @@
  * Errors: every CUDA, cuBLAS and NCCL call is checked; a step waits for its
  * GPU work by polling, watching NCCL's asynchronous error and the other
  * ranks, so a failed or hung peer makes every rank abort its communicator
- * (ncclCommAbort) and the step return SL_ERR_NCCL / SL_ERR_CUDA instead of
- * hanging. After such an error the backend refuses further steps.
+ * (ncclCommAbort, and sl_cuda_ar_abort for the one-shot kernel, whose
+ * cross-GPU wait also gives up by itself after SLINFER_CUDA_TIMEOUT) and the
+ * step return SL_ERR_NCCL / SL_ERR_CUDA instead of hanging. After such an
+ * error the backend refuses further steps.
  */
 #ifndef SL_BACKEND_CUDA_CUDA_BACKEND_H
 #define SL_BACKEND_CUDA_CUDA_BACKEND_H
@@ -43,6 +48,8 @@ typedef struct sl_cuda_options {
     int32_t max_tokens;          /* most tokens in one step (default 8192)             */
     int32_t cuda_graph_max_bs;   /* largest decode batch replayed as a graph (256)     */
     int disable_cuda_graph;      /* run every step eagerly                             */
+    int disable_custom_all_reduce; /* NCCL for every all-reduce, not the one-shot kernel
+                                    over peer memory (also SLINFER_CUSTOM_ALLREDUCE=0)  */
     const int *devices;          /* [tp] CUDA device of each rank; NULL: 0..tp-1       */
     const sl_job_t *job;         /* bind rank r's thread with sl_job_bind_gpu_thread(job,
                                     r); NULL: no binding                                */
@@ -74,6 +81,18 @@ sl_status_t sl_cuda_backend_create(const sl_model_t *model, const sl_cuda_option
 sl_status_t sl_cuda_backend_forward_greedy(sl_backend_t *backend, const sl_batch_t *batch,
                                            int32_t *tokens_out);
 
+/*
+ * A forward step that samples on the GPU (backend.h's forward_sample): the
+ * gathered logits stay on the device and rank 0 runs gpu/sampler.cu, the
+ * twin of engine/sampler.c, on each requested row; only the results cross
+ * PCIe. rows, hist: [batch->num_logits]; results: [sum of num_samples], row
+ * by row. BACKEND must be a CUDA backend.
+ */
+sl_status_t sl_cuda_backend_forward_sample(sl_backend_t *backend, const sl_batch_t *batch,
+                                           const sl_sample_row_t *rows,
+                                           const sl_sample_history_t *hist,
+                                           sl_sample_result_t *results);
+
 /* What the backend holds, for reports. */
 typedef struct sl_cuda_backend_info {
     int tp;
@@ -84,7 +103,11 @@ typedef struct sl_cuda_backend_info {
     int64_t kv_tokens;         /* num_blocks * block_size */
     double load_seconds;       /* weights to device */
     int cuda_graph_max_bs;     /* 0: graphs off */
+    uint64_t custom_ar_max_bytes; /* all-reduces up to this size use the one-shot
+                                     kernel over peer memory; 0: NCCL for all */
     int64_t graph_replays, eager_steps;
+    int64_t fused_ar_norms;    /* all-reduces enqueued as one kernel with the RMSNorm
+                                  after them (rank 0; a captured graph counts once) */
 } sl_cuda_backend_info_t;
 
 void sl_cuda_backend_get_info(const sl_backend_t *backend, sl_cuda_backend_info_t *info);

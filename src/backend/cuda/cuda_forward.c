@@ -15,6 +15,8 @@
  *     x = act W_down^T; all-reduce (+ bias)
  *   -> rows that need logits: final norm, LM head (float32, this rank's
  *      vocabulary), all-gather; or argmax and all-gather of (value, id).
+ * An all-reduce and the bias and norm after it are one kernel where the
+ * one-shot all-reduce runs (sl_cuda_all_reduce_norm).
  *
  * GEMMs with at most gemv_max_rows rows (decode) use the GEMV kernel, the
  * rest cuBLAS (bf16 in, float32 accumulation). Decode batches are captured
@@ -110,13 +112,60 @@ sl_status_t sl_cuda_linear(sl_cuda_rank_t *r, void *out, int out_f32, int64_t ld
     return SL_OK;
 }
 
-/* buf [count] bf16: the sum over the TP group, in place. */
+/* buf [count] bf16: the sum over the TP group, in place: the one-shot kernel
+ * over peer memory (gpu/allreduce.cu) for the messages it takes -- the same
+ * choice on every rank, as it depends on count only (buf is cudaMalloc'd) --
+ * and NCCL for the rest. */
 static sl_status_t sl_cuda_all_reduce(sl_cuda_rank_t *r, uint16_t *buf, size_t count)
 {
+    sl_cuda_ar_t *ar = r->be->ar;
+    const int custom = sl_cuda_ar_supported(ar, buf, buf, count);
+
     if (r->nccl == NULL)
         return SL_OK;
+    if (r->rank == 0 && !(r->ar_logged & (custom ? 1 : 2))) {
+        r->ar_logged |= custom ? 1 : 2;
+        sl_debug("CUDA backend: first all-reduce of %zu bytes through %s", count * 2,
+                 custom ? "the one-shot kernel over peer memory" : "NCCL");
+    }
+    if (custom)
+        return sl_cuda_ar_bf16(ar, r->rank, buf, buf, count, r->stream);
     SL_NCCL_RETURN_IF_ERROR(
         ncclAllReduce(buf, buf, count, ncclBfloat16, ncclSum, r->nccl, r->stream));
+    return SL_OK;
+}
+
+/* x [n, h] = its sum over the TP group (+ bias [h] float32, or NULL); then,
+ * with NORM ([h]; NULL: no more), residual [n, h] += x and xn [n, h] =
+ * RMSNorm(residual) * NORM. One kernel where the one-shot all-reduce takes
+ * the rows (the same bits as the sequence of three, gpu/allreduce.cu), the
+ * sequence otherwise (TP 1, NCCL only, messages above its size); the same
+ * choice on every rank, as it depends on n and h only. */
+static sl_status_t sl_cuda_all_reduce_norm(sl_cuda_rank_t *r, int n, const float *bias,
+                                           const uint16_t *norm)
+{
+    sl_cuda_backend_t *be = r->be;
+    const int h = (int)be->config->hidden_size;
+    const float eps = (float)be->config->rms_norm_eps;
+
+    if (norm != NULL &&
+        sl_cuda_ar_rmsnorm_supported(be->ar, r->x, bias, r->residual, norm, r->xn, n, h)) {
+        if (r->rank == 0) {
+            if (!(r->ar_logged & 4))
+                sl_debug("CUDA backend: first all-reduce of %zu bytes fused with the RMSNorm "
+                         "after it",
+                         (size_t)n * h * 2);
+            r->ar_logged |= 4;
+            be->info.fused_ar_norms++;
+        }
+        return sl_cuda_ar_rmsnorm_bf16(be->ar, r->rank, r->x, bias, r->residual, norm, r->xn, n,
+                                       h, eps, r->stream);
+    }
+    SL_RETURN_IF(sl_cuda_all_reduce(r, r->x, (size_t)n * h));
+    if (bias != NULL)
+        SL_RETURN_IF(sl_cuda_add_bias_bf16(r->x, bias, n, h, r->stream));
+    if (norm != NULL)
+        SL_RETURN_IF(sl_cuda_rmsnorm_bf16(r->xn, r->x, r->residual, norm, n, h, eps, r->stream));
     return SL_OK;
 }
 
@@ -151,20 +200,20 @@ static sl_status_t sl_cuda_enqueue_layers(sl_cuda_rank_t *r, const sl_cuda_step_
         .block_size = be->block_size, .scale = (float)(1.0 / sqrt((double)hd)),
     };
 
-    /* Embedding: each rank gathers its vocabulary rows; the sum is exact. */
+    /* Embedding: each rank gathers its vocabulary rows; the sum is exact.
+     * Every all-reduce of x but the last layer's takes the norm after it. */
+    SL_CUDA_RETURN_IF_ERROR(cudaMemsetAsync(r->residual, 0, (size_t)n * h * 2, stream));
     SL_RETURN_IF(sl_cuda_embedding_bf16(r->x, tokens, n, r->w.embed, r->vocab_local, h,
                                         r->vocab_begin, stream));
-    SL_RETURN_IF(sl_cuda_all_reduce(r, r->x, (size_t)n * h));
-    SL_CUDA_RETURN_IF_ERROR(cudaMemsetAsync(r->residual, 0, (size_t)n * h * 2, stream));
+    SL_RETURN_IF(sl_cuda_all_reduce_norm(
+        r, n, NULL, c->num_layers > 0 ? r->w.layers[0].attn_norm : NULL));
 
     for (int64_t l = 0; l < c->num_layers; l++) {
         const sl_cuda_layer_t *L = &r->w.layers[l];
         uint16_t *k_cache = r->kv + (size_t)l * 2 * r->kv_layer_elems; /* [slots, kv, hd] */
         uint16_t *v_cache = k_cache + r->kv_layer_elems;
 
-        /* Attention: residual += x; xn = norm(residual). */
-        SL_RETURN_IF(sl_cuda_rmsnorm_bf16(r->xn, r->x, r->residual, L->attn_norm, n, h, eps,
-                                          stream));
+        /* Attention on xn = norm(residual += x), done by the all-reduce before. */
         SL_RETURN_IF(sl_cuda_linear(r, r->qkv, 0, qkv_dim, r->xn, h, L->w_qkv, n, qkv_dim, h));
         SL_RETURN_IF(sl_cuda_qkv_rope_store_bf16(r->qkv, L->b_qkv, L->q_norm, L->k_norm, eps,
                                                  r->rope_cos, r->rope_sin, positions, slots, n,
@@ -174,21 +223,18 @@ static sl_status_t sl_cuda_enqueue_layers(sl_cuda_rank_t *r, const sl_cuda_step_
         SL_RETURN_IF(sl_cuda_paged_attention_bf16(r->attn, r->qkv, qkv_dim, k_cache, v_cache,
                                                   &meta, &shape, r->attn_ws, stream));
         SL_RETURN_IF(sl_cuda_linear(r, r->x, 0, h, r->attn, attn_dim, L->w_o, n, h, attn_dim));
-        SL_RETURN_IF(sl_cuda_all_reduce(r, r->x, (size_t)n * h));
-        if (L->b_o != NULL)
-            SL_RETURN_IF(sl_cuda_add_bias_bf16(r->x, L->b_o, n, h, stream));
 
         /* MLP: residual += x; xn = norm(residual); x = down(silu(gate) * up). */
-        SL_RETURN_IF(sl_cuda_rmsnorm_bf16(r->xn, r->x, r->residual, L->mlp_norm, n, h, eps,
-                                          stream));
+        SL_RETURN_IF(sl_cuda_all_reduce_norm(r, n, L->b_o, L->mlp_norm));
         SL_RETURN_IF(sl_cuda_linear(r, r->gu, 0, 2 * inter, r->xn, h, L->w_gu, n, 2 * inter, h));
         if (L->b_gu != NULL)
             SL_RETURN_IF(sl_cuda_add_bias_bf16(r->gu, L->b_gu, n, 2 * inter, stream));
         SL_RETURN_IF(sl_cuda_silu_mul_bf16(r->act, r->gu, n, inter, stream));
         SL_RETURN_IF(sl_cuda_linear(r, r->x, 0, h, r->act, inter, L->w_down, n, h, inter));
-        SL_RETURN_IF(sl_cuda_all_reduce(r, r->x, (size_t)n * h));
-        if (L->b_down != NULL)
-            SL_RETURN_IF(sl_cuda_add_bias_bf16(r->x, L->b_down, n, h, stream));
+        /* The next layer's attention norm; after the last, the final norm
+         * comes with the logits. */
+        SL_RETURN_IF(sl_cuda_all_reduce_norm(
+            r, n, L->b_down, l + 1 < c->num_layers ? r->w.layers[l + 1].attn_norm : NULL));
     }
     return SL_OK;
 }
@@ -233,7 +279,8 @@ static sl_status_t sl_cuda_enqueue_logits(sl_cuda_rank_t *r, const sl_cuda_step_
                                               r->nccl, stream));
         src = r->gathered;
     }
-    if (r->rank != 0)
+    /* forward_sample: rank 0 samples them where they are (cuda_sample.c). */
+    if (r->rank != 0 || st->sample)
         return SL_OK;
     for (int k = 0; k < be->tp; k++) {
         const sl_rank_geometry_t *g = &be->model->ranks[k].geometry;
@@ -256,6 +303,10 @@ static void sl_cuda_copy_out(sl_cuda_backend_t *be, const sl_cuda_step_t *st, in
 
     if (real <= 0)
         return;
+    if (st->sample) {
+        sl_cuda_sample_copy_out(be, st, c0, real);
+        return;
+    }
     if (!st->greedy) {
         memcpy(st->logits + (size_t)c0 * vocab, be->logits_host, (size_t)real * vocab * 4);
         return;
@@ -286,6 +337,14 @@ sl_status_t sl_cuda_rank_wait(sl_cuda_rank_t *r)
 
     for (unsigned spins = 0;; spins++) {
         cudaError_t e = cudaStreamQuery(r->stream);
+        int waiter, peer;
+        if (be->ar != NULL && sl_cuda_ar_failed(be->ar, &waiter, &peer)) {
+            /* Its kernel gave up: the stream completes, with garbage. */
+            sl_error("rank %d (GPU %d): the one-shot all-reduce of rank %d waited more than "
+                     "%.0f s (SLINFER_CUDA_TIMEOUT) for rank %d: a peer is dead or hung",
+                     r->rank, r->device, waiter, be->timeout_s, peer);
+            return SL_ERR_NCCL;
+        }
         if (e == cudaSuccess)
             return SL_OK;
         if (e != cudaErrorNotReady) {
@@ -329,7 +388,7 @@ static cudaGraphExec_t sl_cuda_find_graph(const sl_cuda_rank_t *r, const sl_cuda
 {
     for (int i = 0; i < r->num_graphs; i++)
         if (r->graphs[i].bs == st->graph_bs && r->graphs[i].greedy == st->greedy &&
-            r->graphs[i].splits == st->splits)
+            r->graphs[i].splits == st->splits && r->graphs[i].sample == st->sample)
             return r->graphs[i].exec;
     return NULL;
 }
@@ -379,7 +438,8 @@ static sl_status_t sl_cuda_capture(sl_cuda_rank_t *r, const sl_cuda_step_t *st)
         (void)cudaGraphDestroy(graph);
     if (s != SL_OK)
         return s;
-    r->graphs[r->num_graphs++] = (sl_cuda_graph_t){st->graph_bs, st->greedy, st->splits, exec};
+    r->graphs[r->num_graphs++] =
+        (sl_cuda_graph_t){st->graph_bs, st->greedy, st->splits, exec, st->sample};
     return SL_OK;
 }
 
@@ -418,6 +478,9 @@ sl_status_t sl_cuda_rank_step(sl_cuda_rank_t *r)
             SL_RETURN_IF(sl_cuda_enqueue_layers(r, st));
             SL_RETURN_IF(sl_cuda_enqueue_logits(r, st, 0, st->num_logits));
         }
+        /* Sampling runs eagerly after the graph: its inputs change every step. */
+        if (st->sample && r->rank == 0)
+            SL_RETURN_IF(sl_cuda_sample_enqueue(r, st, 0, st->num_logits));
         SL_RETURN_IF(sl_cuda_rank_wait(r));
         if (r->rank == 0) {
             sl_cuda_copy_out(be, st, 0, st->num_logits);
@@ -440,6 +503,8 @@ sl_status_t sl_cuda_rank_step(sl_cuda_rank_t *r)
         int32_t cn = st->num_logits - c0 < be->logit_chunk ? st->num_logits - c0
                                                            : be->logit_chunk;
         SL_RETURN_IF(sl_cuda_enqueue_logits(r, st, c0, cn));
+        if (st->sample && r->rank == 0)
+            SL_RETURN_IF(sl_cuda_sample_enqueue(r, st, c0, cn));
         SL_RETURN_IF(sl_cuda_rank_wait(r));
         if (r->rank == 0)
             sl_cuda_copy_out(be, st, c0, cn);

@@ -5,6 +5,7 @@
  *   cuda_weights.c  device weight layout and loading (pinned staging, dummy)
  *   cuda_step.c     the host-side plan of a step (one packed upload)
  *   cuda_forward.c  the layers of one rank: eager, captured, replayed
+ *   cuda_sample.c   forward_sample: the sampler on rank 0 after the logits
  *
  * Not a public header: only src/backend/cuda/ includes it.
  */
@@ -103,12 +104,19 @@ typedef struct sl_cuda_step {
     int greedy;          /* tokens_out instead of logits                    */
     float *logits;       /* [real_logits, vocab] or NULL                    */
     int32_t *tokens_out; /* [real_logits] or NULL                           */
+    int sample;          /* forward_sample: logits stay on the device, rank 0
+                            samples them (cuda_sample.c) into results       */
+    sl_sample_result_t *results; /* [samples of the real rows] or NULL      */
 } sl_cuda_step_t;
 
 typedef struct sl_cuda_graph {
     int bs, greedy, splits;
     cudaGraphExec_t exec;
+    int sample;          /* no copy of the logits to the host */
 } sl_cuda_graph_t;
+
+/* cuda_sample.c's state: packed inputs, rank 0's scratch. */
+typedef struct sl_cuda_sampling sl_cuda_sampling_t;
 
 typedef struct sl_cuda_rank {
     sl_cuda_backend_t *be;
@@ -126,6 +134,8 @@ typedef struct sl_cuda_rank {
     void *cublas_ws;        /* cuBLAS workspace (fixed, so graphs can capture) */
     ncclComm_t nccl;        /* NULL with TP 1 */
     int nccl_aborted;
+    int ar_logged;          /* bits: 1 custom all-reduce used, 2 NCCL used, 4 fused with
+                               the norm (debug log) */
 
     sl_cuda_weights_t w;
     float *rope_cos, *rope_sin; /* [rope_positions, head_dim / 2] */
@@ -182,6 +192,7 @@ struct sl_cuda_backend {
     sl_cuda_cmd_t cmd;
     int pending;
     atomic_int failed;     /* a rank failed: everyone aborts */
+    sl_cuda_ar_t *ar;      /* one-shot all-reduce over peer memory; NULL: NCCL only */
 
     /* sizes */
     int32_t max_tokens, logit_chunk, vocab_pad, sm_count;
@@ -200,6 +211,7 @@ struct sl_cuda_backend {
     int64_t *slots_tmp;
     float *logits_host;    /* pinned [logit_chunk, vocab] */
     sl_cuda_argmax_t *am_host; /* pinned [tp, logit_chunk] */
+    sl_cuda_sampling_t *sampling; /* forward_sample's buffers (rank 0's) */
 
     sl_rope_table_t *rope;
     sl_cuda_backend_info_t info;
@@ -224,6 +236,21 @@ sl_status_t sl_cuda_rank_step(sl_cuda_rank_t *r);
 void sl_cuda_rank_free_graphs(sl_cuda_rank_t *r);
 /* Waits for R's stream, watching NCCL and the other ranks. */
 sl_status_t sl_cuda_rank_wait(sl_cuda_rank_t *r);
+
+/* cuda_sample.c: rank 0's sampler scratch (other ranks: nothing). */
+sl_status_t sl_cuda_sample_init(sl_cuda_rank_t *r);
+void sl_cuda_sample_free(sl_cuda_rank_t *r);
+/* On the caller's thread, after sl_cuda_plan_step: packs the sampling
+ * inputs of the step's N logit rows and makes the step a sampling one. */
+sl_status_t sl_cuda_sample_plan(sl_cuda_backend_t *be, int32_t n, const sl_sample_row_t *rows,
+                                const sl_sample_history_t *hist, sl_sample_result_t *results);
+/* Rank 0, after the logits of rows [c0, c0 + cn) are gathered: samples the
+ * real ones among them on its stream and copies their results back. */
+sl_status_t sl_cuda_sample_enqueue(sl_cuda_rank_t *r, const sl_cuda_step_t *st, int32_t c0,
+                                   int32_t cn);
+/* Rank 0, once its stream is done: the REAL rows from c0 to st->results. */
+void sl_cuda_sample_copy_out(sl_cuda_backend_t *be, const sl_cuda_step_t *st, int32_t c0,
+                             int32_t real);
 
 /* cuda_backend.c: marks the backend failed and aborts R's communicator. */
 void sl_cuda_rank_fail(sl_cuda_rank_t *r);
