@@ -18,11 +18,6 @@ namespace {
 using sl::bf16;
 using sl::Bf16x8;
 
-__device__ __forceinline__ float silu(float g)
-{
-    return g / (1.0f + expf(-g));
-}
-
 /* out: [n, inter]; gu: [n, 2 * inter]; grid-stride over packets of 8. */
 __global__ void silu_mul_vec_kernel(bf16 *out, const bf16 *gu, int64_t n, int inter)
 {
@@ -37,7 +32,7 @@ __global__ void silu_mul_vec_kernel(bf16 *out, const bf16 *gu, int64_t n, int in
         Bf16x8 y;
 #pragma unroll
         for (int k = 0; k < 8; k++)
-            y.v[k] = sl::to_bf(silu(sl::to_f(g.v[k])) * sl::to_f(u.v[k]));
+            y.v[k] = sl::to_bf(sl::silu(sl::to_f(g.v[k])) * sl::to_f(u.v[k]));
         *reinterpret_cast<Bf16x8 *>(out + row * inter + col) = y;
     }
 }
@@ -51,7 +46,7 @@ __global__ void silu_mul_kernel(bf16 *out, const bf16 *gu, int64_t n, int inter)
         const int col = (int)(i % inter);
         const float g = sl::to_f(gu[row * 2 * inter + col]);
         const float u = sl::to_f(gu[row * 2 * inter + inter + col]);
-        out[i] = sl::to_bf(silu(g) * u);
+        out[i] = sl::to_bf(sl::silu(g) * u);
     }
 }
 

@@ -11,7 +11,9 @@
  * the non-coherent,
  * no-L1-allocate load (W is read once; x, tiny, stays in L1); each packet is
  * multiplied with the same columns of all N rows of x; a warp sum finishes
- * each dot product.
+ * each dot product. gemv_silu_kernel is the same pass over SwiGLU's gate and
+ * up rows with silu(gate) * up applied before the store (one kernel fewer
+ * per layer at decode).
  */
 #include "config.h"
 
@@ -51,27 +53,13 @@ __device__ __forceinline__ float dot8(const uint4 &a, const uint4 &b, float acc)
     return acc;
 }
 
-/*
- * out: [N, ldo] float32 or bf16, columns [0, out_dim) written
- * x:   [N, ldx] bf16, columns [0, in_dim) read
- * w:   [out_dim, in_dim] bf16
- */
-template <int N, bool F32, int U>
-__global__ void __launch_bounds__(kRowsPerBlock * 32)
-gemv_kernel(void *out, int64_t ldo, const bf16 *x, int64_t ldx, const bf16 *w, int out_dim,
-            int in_dim)
+/* acc[n] += row WR . x[n] over this lane's packets of the row: U packets
+ * in flight, each multiplied with the same columns of all N rows of x. The
+ * one inner loop of both GEMV kernels, so their sums are bit-identical. */
+template <int N, int U>
+__device__ __forceinline__ void row_dot(float (&acc)[N], const uint4 *wr, const bf16 *x,
+                                        int64_t ldx, int packets, int lane)
 {
-    const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-    const int row = blockIdx.x * kRowsPerBlock + warp;
-    if (row >= out_dim)
-        return; /* no block-wide synchronisation follows */
-    const uint4 *wr = reinterpret_cast<const uint4 *>(w + (size_t)row * in_dim);
-    const int packets = in_dim / 8;
-    float acc[N];
-#pragma unroll
-    for (int n = 0; n < N; n++)
-        acc[n] = 0.0f;
-
     for (int p = lane; p < packets; p += 32 * U) {
         uint4 wv[U];
 #pragma unroll
@@ -90,6 +78,28 @@ gemv_kernel(void *out, int64_t ldo, const bf16 *x, int64_t ldx, const bf16 *w, i
             }
         }
     }
+}
+
+/*
+ * out: [N, ldo] float32 or bf16, columns [0, out_dim) written
+ * x:   [N, ldx] bf16, columns [0, in_dim) read
+ * w:   [out_dim, in_dim] bf16
+ */
+template <int N, bool F32, int U>
+__global__ void __launch_bounds__(kRowsPerBlock * 32)
+gemv_kernel(void *out, int64_t ldo, const bf16 *x, int64_t ldx, const bf16 *w, int out_dim,
+            int in_dim)
+{
+    const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+    const int row = blockIdx.x * kRowsPerBlock + warp;
+    if (row >= out_dim)
+        return; /* no block-wide synchronisation follows */
+    float acc[N];
+#pragma unroll
+    for (int n = 0; n < N; n++)
+        acc[n] = 0.0f;
+    row_dot<N, U>(acc, reinterpret_cast<const uint4 *>(w + (size_t)row * in_dim), x, ldx,
+                  in_dim / 8, lane);
 #pragma unroll
     for (int n = 0; n < N; n++) {
         const float v = sl::warp_sum(acc[n]);
@@ -99,6 +109,44 @@ gemv_kernel(void *out, int64_t ldo, const bf16 *x, int64_t ldx, const bf16 *w, i
             else
                 static_cast<bf16 *>(out)[(size_t)n * ldo + row] = sl::to_bf(v);
         }
+    }
+}
+
+/*
+ * SwiGLU's first half at decode: act = silu(x . Wg^T) * (x . Wu^T) in one
+ * pass, where the unfused path writes [N, 2 inter] gate/up values and reads
+ * them back in another kernel. Warp i computes rows i (gate) and inter + i
+ * (up) of w_gu with the same loop as gemv_kernel and rounds each to bf16
+ * before silu, as the stored values would be: bit-identical to
+ * sl_cuda_gemv_bf16 + sl_cuda_silu_mul_bf16.
+ *
+ * act:  [N, lda] bf16, columns [0, inter) written
+ * x:    [N, ldx] bf16
+ * w_gu: [2 inter, in_dim] bf16, gate rows then up rows
+ */
+template <int N, int U>
+__global__ void __launch_bounds__(kRowsPerBlock * 32)
+gemv_silu_kernel(bf16 *act, int64_t lda, const bf16 *x, int64_t ldx, const bf16 *w_gu,
+                 int inter, int in_dim)
+{
+    const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+    const int row = blockIdx.x * kRowsPerBlock + warp;
+    if (row >= inter)
+        return; /* no block-wide synchronisation follows */
+    float g[N], u[N];
+#pragma unroll
+    for (int n = 0; n < N; n++)
+        g[n] = u[n] = 0.0f;
+    row_dot<N, U>(g, reinterpret_cast<const uint4 *>(w_gu + (size_t)row * in_dim), x, ldx,
+                  in_dim / 8, lane);
+    row_dot<N, U>(u, reinterpret_cast<const uint4 *>(w_gu + (size_t)(inter + row) * in_dim), x,
+                  ldx, in_dim / 8, lane);
+#pragma unroll
+    for (int n = 0; n < N; n++) {
+        const float gv = sl::to_f(sl::to_bf(sl::warp_sum(g[n])));
+        const float uv = sl::to_f(sl::to_bf(sl::warp_sum(u[n])));
+        if (lane == n % 32)
+            act[(size_t)n * lda + row] = sl::to_bf(sl::silu(gv) * uv);
     }
 }
 
@@ -123,6 +171,31 @@ void launch(int n, void *out, int64_t ldo, const bf16 *x, int64_t ldx, const bf1
         SL_GEMV_CASE(7)
         SL_GEMV_CASE(8)
 #undef SL_GEMV_CASE
+    default:
+        break;
+    }
+}
+
+void launch_silu(int n, bf16 *act, int64_t lda, const bf16 *x, int64_t ldx, const bf16 *w_gu,
+                 int inter, int in_dim, cudaStream_t stream)
+{
+    const unsigned grid = sl::blocks_for(inter, kRowsPerBlock);
+    const int threads = kRowsPerBlock * 32;
+    switch (n) {
+#define SL_GEMV_SILU_CASE(NV)                                                                 \
+    case NV:                                                                                  \
+        gemv_silu_kernel<NV, 4><<<grid, threads, 0, stream>>>(act, lda, x, ldx, w_gu, inter, \
+                                                              in_dim);                        \
+        break;
+        SL_GEMV_SILU_CASE(1)
+        SL_GEMV_SILU_CASE(2)
+        SL_GEMV_SILU_CASE(3)
+        SL_GEMV_SILU_CASE(4)
+        SL_GEMV_SILU_CASE(5)
+        SL_GEMV_SILU_CASE(6)
+        SL_GEMV_SILU_CASE(7)
+        SL_GEMV_SILU_CASE(8)
+#undef SL_GEMV_SILU_CASE
     default:
         break;
     }
@@ -165,5 +238,21 @@ extern "C" sl_status_t sl_cuda_gemv_bf16(void *out, int out_f32, int64_t ldo, co
     else
         launch<false, 4>(n, out, ldo, xb, ldx, wb, out_dim, in_dim, stream);
     SL_CUDA_CHECK_LAUNCH("sl_cuda_gemv_bf16");
+    return SL_OK;
+}
+
+extern "C" sl_status_t sl_cuda_gemv_silu_bf16(uint16_t *act, int64_t lda, const uint16_t *x,
+                                              int64_t ldx, const uint16_t *w_gu, int n,
+                                              int inter, int in_dim, cudaStream_t stream)
+{
+    if (act == nullptr || inter <= 0 || in_dim <= 0 || lda < inter || ldx < in_dim ||
+        !sl_cuda_gemv_supported(n, in_dim, x, ldx, w_gu)) {
+        sl_error("sl_cuda_gemv_silu_bf16: unsupported arguments (n=%d inter=%d in_dim=%d)", n,
+                 inter, in_dim);
+        return SL_ERR_INVALID_ARG;
+    }
+    launch_silu(n, reinterpret_cast<bf16 *>(act), lda, reinterpret_cast<const bf16 *>(x), ldx,
+                reinterpret_cast<const bf16 *>(w_gu), inter, in_dim, stream);
+    SL_CUDA_CHECK_LAUNCH("sl_cuda_gemv_silu_bf16");
     return SL_OK;
 }

@@ -86,6 +86,13 @@ __device__ __forceinline__ float block_sum(float v)
     return block_sum<1>(vs, (int)blockDim.x);
 }
 
+/* SwiGLU's gate: silu(g) = g / (1 + exp(-g)); the one definition, so the
+ * fused GEMV (gemv.cu) and silu_mul (activation.cu) round alike. */
+__device__ __forceinline__ float silu(float g)
+{
+    return g / (1.0f + expf(-g));
+}
+
 inline bool aligned16(const void *p)
 {
     return p == nullptr || (reinterpret_cast<uintptr_t>(p) % 16) == 0;

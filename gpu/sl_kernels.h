@@ -149,6 +149,15 @@ sl_status_t sl_cuda_gemv_bf16(void *out, int out_f32, int64_t ldo, const uint16_
                               int64_t ldx, const uint16_t *w, int n, int out_dim, int in_dim,
                               cudaStream_t stream);
 
+/* SwiGLU's gate and up products and silu(gate) * up in one pass, for few
+ * rows (the operands sl_cuda_gemv_supported takes; no bias); bit-identical
+ * to sl_cuda_gemv_bf16 into [n, 2 inter] then sl_cuda_silu_mul_bf16:
+ *   act [n, lda] bf16, columns [0, inter); x [n, ldx] bf16;
+ *   w_gu [2 inter, in_dim] bf16 (gate rows, then up rows) */
+sl_status_t sl_cuda_gemv_silu_bf16(uint16_t *act, int64_t lda, const uint16_t *x,
+                                   int64_t ldx, const uint16_t *w_gu, int n, int inter,
+                                   int in_dim, cudaStream_t stream);
+
 /* ---- sampling.cu ------------------------------------------------------------ */
 
 typedef struct sl_cuda_argmax {

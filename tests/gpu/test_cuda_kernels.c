@@ -232,6 +232,55 @@ static void check_gemv(uint64_t *rng, int n, int out_dim, int in_dim, int f32)
     free(w), free(x), free(gb), free(xf), free(want), free(got);
 }
 
+/* The fused gate/up GEMV + SiLU against the two kernels it replaces (bit
+ * for bit) and against the C twins (sl_cpu_matmul, then sl_cpu_silu_mul on
+ * the bf16-rounded products, as the GPU rounds them). */
+static void check_gemv_silu(uint64_t *rng, int n, int inter, int in_dim)
+{
+    size_t wn = (size_t)2 * inter * in_dim, xn = (size_t)n * in_dim, on = (size_t)n * inter;
+    size_t gn = (size_t)n * 2 * inter;
+    sl_bf16_t *w = gc_malloc(wn * 2), *x = gc_malloc(xn * 2), *fused = gc_malloc(on * 2);
+    sl_bf16_t *twok = gc_malloc(on * 2);
+    float *xf = gc_malloc(xn * 4), *gu = gc_malloc(gn * 4), *gate = gc_malloc(on * 4);
+    float *up = gc_malloc(on * 4), *want = gc_malloc(on * 4), *got = gc_malloc(on * 4);
+    char what[96];
+
+    gc_random_bf16(rng, w, NULL, wn, -1, 1);
+    gc_random_bf16(rng, x, xf, xn, -1, 1);
+    sl_weight_t sw = {.dtype = SL_DTYPE_BF16, .rows = 2 * inter, .cols = in_dim, .ld = in_dim,
+                      .data = w};
+    sl_cpu_matmul(NULL, gu, xf, &sw, NULL, (size_t)n);
+    for (int t = 0; t < n; t++)
+        for (int i = 0; i < inter; i++) {
+            gate[(size_t)t * inter + i] = sl_bf16_to_float(sl_float_to_bf16(gu[(size_t)t * 2 * inter + i]));
+            up[(size_t)t * inter + i] =
+                sl_bf16_to_float(sl_float_to_bf16(gu[(size_t)t * 2 * inter + inter + i]));
+        }
+    sl_cpu_silu_mul(want, gate, up, on);
+    void *d_w = gc_upload(w, wn * 2), *d_x = gc_upload(x, xn * 2);
+    void *d_gu = gc_device(gn * 2), *d_a1 = gc_device(on * 2), *d_a2 = gc_device(on * 2);
+    if (sl_cuda_gemv_silu_bf16(d_a1, inter, d_x, in_dim, d_w, n, inter, in_dim, 0) != SL_OK ||
+        sl_cuda_gemv_bf16(d_gu, 0, 2 * inter, d_x, in_dim, d_w, n, 2 * inter, in_dim, 0) !=
+            SL_OK ||
+        sl_cuda_silu_mul_bf16(d_a2, d_gu, n, inter, 0) != SL_OK)
+        exit(EXIT_FAILURE);
+    gc_download(fused, d_a1, on * 2);
+    gc_download(twok, d_a2, on * 2);
+    size_t differ = 0;
+    for (size_t i = 0; i < on; i++)
+        differ += fused[i] != twok[i];
+    snprintf(what, sizeof(what), "gemv+silu n=%d inter=%d in=%d: bits of the two kernels", n,
+             inter, in_dim);
+    gc_report(what, differ == 0 ? 0 : INFINITY, 0, 0);
+    gc_bf16_to_float(got, fused, on);
+    double mx, rel = gc_rel_l2(got, want, on, &mx);
+    snprintf(what, sizeof(what), "gemv+silu n=%d inter=%d in=%d vs C", n, inter, in_dim);
+    gc_report(what, rel, mx, 1e-2);
+    cudaFree(d_w), cudaFree(d_x), cudaFree(d_gu), cudaFree(d_a1), cudaFree(d_a2);
+    free(w), free(x), free(fused), free(twok), free(xf), free(gu), free(gate), free(up);
+    free(want), free(got);
+}
+
 static void check_argmax(uint64_t *rng, int rows, int cols, int32_t base)
 {
     size_t n = (size_t)rows * cols;
@@ -292,8 +341,9 @@ static void check_dummy(sl_tensor_role_t role, const char *name, int64_t rows, i
     free(all), free(got);
 }
 
-/* Bandwidth of the GEMV on the decode shapes of Llama-3.1-8B (information). */
-static void bench_gemv(int n, int out_dim, int in_dim)
+/* Bandwidth of the GEMV on the decode shapes of Llama-3.1-8B (information);
+ * SILU: the fused gate/up + SiLU kernel (out_dim = 2 inter rows read). */
+static void bench_gemv(int n, int out_dim, int in_dim, int silu)
 {
     size_t wn = (size_t)out_dim * in_dim;
     const int reps = 20, sets = 4; /* rotate weight sets: 4 x 117 MB >> 60 MB L2 */
@@ -308,17 +358,22 @@ static void bench_gemv(int n, int out_dim, int in_dim)
     }
     GPU_CHECK(cudaEventCreate(&a));
     GPU_CHECK(cudaEventCreate(&b));
-    for (int i = 0; i < 3; i++)
-        (void)sl_cuda_gemv_bf16(o, 0, out_dim, x, in_dim, w[i % sets], n, out_dim, in_dim, 0);
-    GPU_CHECK(cudaEventRecord(a, 0));
-    for (int i = 0; i < reps; i++)
-        (void)sl_cuda_gemv_bf16(o, 0, out_dim, x, in_dim, w[i % sets], n, out_dim, in_dim, 0);
+    for (int i = 0; i < 3 + reps; i++) {
+        if (i == 3)
+            GPU_CHECK(cudaEventRecord(a, 0));
+        if (silu)
+            (void)sl_cuda_gemv_silu_bf16(o, out_dim / 2, x, in_dim, w[i % sets], n, out_dim / 2,
+                                         in_dim, 0);
+        else
+            (void)sl_cuda_gemv_bf16(o, 0, out_dim, x, in_dim, w[i % sets], n, out_dim, in_dim,
+                                    0);
+    }
     GPU_CHECK(cudaEventRecord(b, 0));
     GPU_CHECK(cudaEventSynchronize(b));
     GPU_CHECK(cudaEventElapsedTime(&ms, a, b));
     double s = ms / 1e3 / reps;
-    printf("bench gemv n=%d %dx%d: %.1f us, %.0f GB/s of weights\n", n, out_dim, in_dim, s * 1e6,
-           (double)wn * 2 / s / 1e9);
+    printf("bench gemv%s n=%d %dx%d: %.1f us, %.0f GB/s of weights\n", silu ? "+silu" : "", n,
+           out_dim, in_dim, s * 1e6, (double)wn * 2 / s / 1e9);
     for (int i = 0; i < sets; i++)
         cudaFree(w[i]);
     cudaFree(x), cudaFree(o);
@@ -344,6 +399,9 @@ int main(int argc, char **argv)
         check_gemv(&rng, n, 300 + n * 17, 512 + 64 * n, n % 2);
     check_gemv(&rng, 1, 1024, 4096, 0);
     check_gemv(&rng, 4, 333, 14336, 1);
+    for (int n = 1; n <= SL_CUDA_GEMV_MAX_ROWS; n += 3)
+        check_gemv_silu(&rng, n, 200 + 8 * n, 256 + 128 * n);
+    check_gemv_silu(&rng, 1, 7168, 4096); /* Llama-3.1-8B at TP 2 */
     check_argmax(&rng, 9, 1505, 0);
     check_argmax(&rng, 4, 128256 / 2, 64128);
     check_dummy(SL_T_Q, "model.layers.0.self_attn.q_proj.weight", 96, 64, 32, 32, 0, 64);
@@ -352,10 +410,12 @@ int main(int argc, char **argv)
     check_dummy(SL_T_LM_HEAD, "lm_head.weight", 1000, 96, 0, 500, 0, 96);
 
     if (argc > 1 && strcmp(argv[1], "--bench") == 0) {
-        bench_gemv(1, 6144, 4096);   /* qkv */
-        bench_gemv(1, 28672, 4096);  /* gate/up */
-        bench_gemv(1, 4096, 14336);  /* down */
-        bench_gemv(8, 28672, 4096);
+        bench_gemv(1, 6144, 4096, 0);  /* qkv */
+        bench_gemv(1, 28672, 4096, 0); /* gate/up */
+        bench_gemv(1, 28672, 4096, 1); /* gate/up + silu */
+        bench_gemv(1, 4096, 14336, 0); /* down */
+        bench_gemv(8, 28672, 4096, 0);
+        bench_gemv(8, 28672, 4096, 1);
     }
     return gc_finish();
 }

@@ -226,10 +226,18 @@ static sl_status_t sl_cuda_enqueue_layers(sl_cuda_rank_t *r, const sl_cuda_step_
 
         /* MLP: residual += x; xn = norm(residual); x = down(silu(gate) * up). */
         SL_RETURN_IF(sl_cuda_all_reduce_norm(r, n, L->b_o, L->mlp_norm));
-        SL_RETURN_IF(sl_cuda_linear(r, r->gu, 0, 2 * inter, r->xn, h, L->w_gu, n, 2 * inter, h));
-        if (L->b_gu != NULL)
-            SL_RETURN_IF(sl_cuda_add_bias_bf16(r->gu, L->b_gu, n, 2 * inter, stream));
-        SL_RETURN_IF(sl_cuda_silu_mul_bf16(r->act, r->gu, n, inter, stream));
+        if (L->b_gu == NULL && n <= be->gemv_max_rows &&
+            sl_cuda_gemv_supported(n, h, r->xn, h, L->w_gu)) {
+            /* decode: gate/up GEMV and SiLU in one kernel, same bits */
+            SL_RETURN_IF(sl_cuda_gemv_silu_bf16(r->act, inter, r->xn, h, L->w_gu, n, inter, h,
+                                                stream));
+        } else {
+            SL_RETURN_IF(
+                sl_cuda_linear(r, r->gu, 0, 2 * inter, r->xn, h, L->w_gu, n, 2 * inter, h));
+            if (L->b_gu != NULL)
+                SL_RETURN_IF(sl_cuda_add_bias_bf16(r->gu, L->b_gu, n, 2 * inter, stream));
+            SL_RETURN_IF(sl_cuda_silu_mul_bf16(r->act, r->gu, n, inter, stream));
+        }
         SL_RETURN_IF(sl_cuda_linear(r, r->x, 0, h, r->act, inter, L->w_down, n, h, inter));
         /* The next layer's attention norm; after the last, the final norm
          * comes with the logits. */
