@@ -21,6 +21,7 @@ using sl::Bf16x8;
 /* out: [n, inter]; gu: [n, 2 * inter]; grid-stride over packets of 8. */
 __global__ void silu_mul_vec_kernel(bf16 *out, const bf16 *gu, int64_t n, int inter)
 {
+    sl::pdl_wait(); /* first: see sl::launch */
     const int per_row = inter / 8;
     const int64_t total = n * per_row;
     for (int64_t p = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; p < total;
@@ -39,6 +40,7 @@ __global__ void silu_mul_vec_kernel(bf16 *out, const bf16 *gu, int64_t n, int in
 
 __global__ void silu_mul_kernel(bf16 *out, const bf16 *gu, int64_t n, int inter)
 {
+    sl::pdl_wait(); /* first: see sl::launch */
     const int64_t total = n * inter;
     for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < total;
          i += (int64_t)gridDim.x * blockDim.x) {
@@ -53,6 +55,7 @@ __global__ void silu_mul_kernel(bf16 *out, const bf16 *gu, int64_t n, int inter)
 /* x: [rows, dim] += bias [dim], in float32, rounded once. */
 __global__ void add_bias_kernel(bf16 *x, const float *bias, int64_t rows, int dim)
 {
+    sl::pdl_wait(); /* first: see sl::launch */
     const int64_t total = rows * dim;
     for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < total;
          i += (int64_t)gridDim.x * blockDim.x)
@@ -79,10 +82,11 @@ extern "C" sl_status_t sl_cuda_silu_mul_bf16(uint16_t *out, const uint16_t *gate
     bf16 *o = reinterpret_cast<bf16 *>(out);
     const bf16 *gu = reinterpret_cast<const bf16 *>(gate_up);
     if (inter % 8 == 0 && sl::aligned16(out) && sl::aligned16(gate_up))
-        silu_mul_vec_kernel<<<grid_for((int64_t)n * inter / 8), 256, 0, stream>>>(o, gu, n,
-                                                                                   inter);
+        (void)sl::launch(silu_mul_vec_kernel, grid_for((int64_t)n * inter / 8), 256, 0, stream, o,
+                         gu, n, inter);
     else
-        silu_mul_kernel<<<grid_for((int64_t)n * inter), 256, 0, stream>>>(o, gu, n, inter);
+        (void)sl::launch(silu_mul_kernel, grid_for((int64_t)n * inter), 256, 0, stream, o, gu, n,
+                         inter);
     SL_CUDA_CHECK_LAUNCH("sl_cuda_silu_mul_bf16");
     return SL_OK;
 }
@@ -96,8 +100,8 @@ extern "C" sl_status_t sl_cuda_add_bias_bf16(uint16_t *x, const float *bias, int
     }
     if (rows == 0)
         return SL_OK;
-    add_bias_kernel<<<grid_for((int64_t)rows * dim), 256, 0, stream>>>(
-        reinterpret_cast<bf16 *>(x), bias, rows, dim);
+    (void)sl::launch(add_bias_kernel, grid_for((int64_t)rows * dim), 256, 0, stream,
+                     reinterpret_cast<bf16 *>(x), bias, rows, dim);
     SL_CUDA_CHECK_LAUNCH("sl_cuda_add_bias_bf16");
     return SL_OK;
 }

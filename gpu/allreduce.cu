@@ -331,6 +331,7 @@ template <int N> struct Call {
 template <int N>
 __global__ void __launch_bounds__(kThreads) oneshot_kernel(Args a)
 {
+    sl::pdl_wait(); /* first: see sl::launch */
     const Call<N> c(a);
     const int64_t npackets = (a.count + kPacket - 1) / kPacket;
     const int64_t first = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
@@ -467,6 +468,7 @@ __device__ __forceinline__ void norm_row(const Call<N> &c, const Args &a, const 
 template <int N, int V>
 __global__ void __launch_bounds__(kThreads, 1) oneshot_rmsnorm_kernel(Args a, NormArgs m)
 {
+    sl::pdl_wait(); /* first: see sl::launch */
     const Call<N> c(a);
     const int per_row = m.dim / kPacket, row0 = blockIdx.x;
     Local first[V];
@@ -705,7 +707,7 @@ extern "C" sl_status_t sl_cuda_ar_bf16(sl_cuda_ar_t *ar, int rank, const uint16_
     const int threads = npackets >= kThreads ? kThreads : (int)((npackets + 31) / 32 * 32);
     int64_t blocks = (npackets + threads - 1) / threads;
     blocks = blocks > kMaxBlocks ? kMaxBlocks : blocks;
-    kernels_for(ar->nranks).plain<<<(unsigned)blocks, threads, 0, stream>>>(a);
+    (void)sl::launch(kernels_for(ar->nranks).plain, (unsigned)blocks, threads, 0, stream, a);
     SL_CUDA_CHECK_LAUNCH("sl_cuda_ar_bf16");
     return SL_OK;
 }
@@ -751,8 +753,8 @@ extern "C" sl_status_t sl_cuda_ar_rmsnorm_bf16(sl_cuda_ar_t *ar, int rank, uint1
 
     /* A function of n and h alone: every rank launches the same grid. */
     const int blocks = n < kMaxBlocks ? n : kMaxBlocks;
-    kernels_for(ar->nranks).rmsnorm[v - 1]<<<(unsigned)blocks, v == 1 ? threads : kThreads, 0,
-                                             stream>>>(a, m);
+    (void)sl::launch(kernels_for(ar->nranks).rmsnorm[v - 1], (unsigned)blocks,
+                     v == 1 ? threads : kThreads, 0, stream, a, m);
     SL_CUDA_CHECK_LAUNCH("sl_cuda_ar_rmsnorm_bf16");
     return SL_OK;
 }

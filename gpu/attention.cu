@@ -64,6 +64,7 @@ prefill_kernel(bf16 *out, const bf16 *q, int q_ld, const bf16 *k_cache, const bf
                const int32_t *block_tables, int heads, int kv_heads, int block_size,
                float scale, int64_t window)
 {
+    sl::pdl_wait(); /* first: see sl::launch */
     constexpr int LD = HD + 8; /* padded row: the 8 rows of an ldmatrix hit distinct banks */
     constexpr int KC = HD / 16; /* k-chunks of Q K^T */
     constexpr int DN = HD / 8;  /* n-tiles of the output */
@@ -259,9 +260,9 @@ sl_status_t launch_prefill(bf16 *out, const bf16 *q, int q_ld, const bf16 *kc, c
      * launch sets it; it is a cheap host call) */
     SL_CUDA_RETURN_IF_ERROR(cudaFuncSetAttribute(
         prefill_kernel<HD>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)prefill_smem<HD>()));
-    prefill_kernel<HD><<<grid, kThreads, prefill_smem<HD>(), stream>>>(
-        out, q, q_ld, kc, vc, m->tiles, m->positions, m->block_offset, m->block_tables,
-        sh->num_heads, sh->num_kv_heads, sh->block_size, sh->scale, sh->window);
+    (void)sl::launch(prefill_kernel<HD>, grid, kThreads, prefill_smem<HD>(), stream, out, q, q_ld,
+                     kc, vc, m->tiles, m->positions, m->block_offset, m->block_tables,
+                     sh->num_heads, sh->num_kv_heads, sh->block_size, sh->scale, sh->window);
     return SL_OK;
 }
 

@@ -131,6 +131,7 @@ decode_kernel(bf16 *out, const bf16 *q, int q_ld, const bf16 *k_cache, const bf1
               int kv_heads, int block_size, float scale, int64_t window, int splits,
               float *part_o, float *part_ml)
 {
+    sl::pdl_wait(); /* first: see sl::launch */
     constexpr int HD = 16 * EPL;
     extern __shared__ float smem[];
 
@@ -279,6 +280,7 @@ decode_mma_kernel(bf16 *out, const bf16 *q, int q_ld, const bf16 *k_cache,
                   int block_size, float scale, int64_t window, int splits, float *part_o,
                   float *part_ml)
 {
+    sl::pdl_wait(); /* first: see sl::launch */
     constexpr int LD = HD + 8;  /* padded row: the 8 rows of an ldmatrix hit distinct banks */
     constexpr int KC = HD / 16; /* k-chunks of Q K^T */
     constexpr int DN = HD / 8;  /* n-tiles of the output */
@@ -494,6 +496,7 @@ decode_mma_kernel(bf16 *out, const bf16 *q, int q_ld, const bf16 *k_cache,
 __global__ void combine_kernel(bf16 *out, const int32_t *decode_tokens, int heads, int head_dim,
                                int splits, const float *part_o, const float *part_ml)
 {
+    sl::pdl_wait(); /* first: see sl::launch */
     const int ti = blockIdx.x, head = blockIdx.y;
     const int t = decode_tokens[ti];
     const size_t part0 = ((size_t)ti * heads + head) * splits;
@@ -539,10 +542,9 @@ bool use_mma(int head_dim)
 }
 
 template <int HD>
-sl_status_t launch_decode_mma(bf16 *out, const bf16 *q, int q_ld, const bf16 *kc,
-                              const bf16 *vc, const sl_cuda_attn_meta_t *m,
-                              const sl_cuda_attn_shape_t *sh, float *part_o, float *part_ml,
-                              cudaStream_t stream)
+sl_status_t launch_decode_mma(bf16 *out, const bf16 *q, int q_ld, const bf16 *kc, const bf16 *vc,
+                              const sl_cuda_attn_meta_t *m, const sl_cuda_attn_shape_t *sh,
+                              float *part_o, float *part_ml, cudaStream_t stream)
 {
     const int rg = mma_row_groups(sh->num_heads / sh->num_kv_heads);
     dim3 grid((unsigned)m->num_decode, (unsigned)(sh->num_kv_heads * rg), (unsigned)m->splits);
@@ -550,10 +552,10 @@ sl_status_t launch_decode_mma(bf16 *out, const bf16 *q, int q_ld, const bf16 *kc
     if constexpr (smem > 48 * 1024) /* past the default: set per device, a cheap host call */
         SL_CUDA_RETURN_IF_ERROR(cudaFuncSetAttribute(
             decode_mma_kernel<HD>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
-    decode_mma_kernel<HD><<<grid, kThreads, smem, stream>>>(
-        out, q, q_ld, kc, vc, m->decode_tokens, m->positions, m->seq_of, m->block_offset,
-        m->block_tables, sh->num_heads, sh->num_kv_heads, rg, sh->block_size, sh->scale,
-        sh->window, m->splits, part_o, part_ml);
+    (void)sl::launch(decode_mma_kernel<HD>, grid, kThreads, smem, stream, out, q, q_ld, kc, vc,
+                     m->decode_tokens, m->positions, m->seq_of, m->block_offset, m->block_tables,
+                     sh->num_heads, sh->num_kv_heads, rg, sh->block_size, sh->scale, sh->window,
+                     m->splits, part_o, part_ml);
     return SL_OK;
 }
 
@@ -565,10 +567,10 @@ sl_status_t launch_decode_gc(bf16 *out, const bf16 *q, int q_ld, const bf16 *kc,
     constexpr int HD = 16 * EPL;
     dim3 grid((unsigned)m->num_decode, (unsigned)(sh->num_heads / GC), (unsigned)m->splits);
     const size_t smem = (size_t)kHalfWarps * GC * (HD + 2) * sizeof(float);
-    decode_kernel<EPL, GC><<<grid, kThreads, smem, stream>>>(
-        out, q, q_ld, kc, vc, m->decode_tokens, m->positions, m->seq_of, m->block_offset,
-        m->block_tables, sh->num_heads, sh->num_kv_heads, sh->block_size, sh->scale,
-        sh->window, m->splits, part_o, part_ml);
+    (void)sl::launch(decode_kernel<EPL, GC>, grid, kThreads, smem, stream, out, q, q_ld, kc, vc,
+                     m->decode_tokens, m->positions, m->seq_of, m->block_offset, m->block_tables,
+                     sh->num_heads, sh->num_kv_heads, sh->block_size, sh->scale, sh->window,
+                     m->splits, part_o, part_ml);
     return SL_OK;
 }
 
@@ -624,8 +626,8 @@ sl_status_t sl::attn::launch_decode(bf16 *out, const bf16 *q, int q_ld, const bf
     if (m->splits == 1)
         return SL_OK;
     dim3 grid((unsigned)m->num_decode, (unsigned)sh->num_heads);
-    combine_kernel<<<grid, hd < 32 ? 32 : (hd > 256 ? 256 : hd), 0, stream>>>(
-        out, m->decode_tokens, sh->num_heads, hd, m->splits, part_o, part_ml);
+    (void)sl::launch(combine_kernel, grid, hd < 32 ? 32 : (hd > 256 ? 256 : hd), 0, stream, out,
+                     m->decode_tokens, sh->num_heads, hd, m->splits, part_o, part_ml);
     SL_CUDA_CHECK_LAUNCH("sl_cuda_paged_attention_bf16 (combine)");
     return SL_OK;
 }

@@ -27,6 +27,7 @@ template <int VEC>
 __global__ void embedding_kernel(bf16 *out, const int32_t *tokens, const bf16 *table,
                                  int64_t table_rows, int dim, int64_t vocab_begin)
 {
+    sl::pdl_wait(); /* first: see sl::launch */
     const int64_t row = (int64_t)tokens[blockIdx.x] - vocab_begin;
     const bool mine = row >= 0 && row < table_rows;
     bf16 *o = out + (size_t)blockIdx.x * dim;
@@ -51,6 +52,7 @@ __global__ void embedding_kernel(bf16 *out, const int32_t *tokens, const bf16 *t
 template <int VEC>
 __global__ void gather_rows_kernel(bf16 *out, const bf16 *in, const int32_t *rows, int dim)
 {
+    sl::pdl_wait(); /* first: see sl::launch */
     const bf16 *src = in + (size_t)rows[blockIdx.x] * dim;
     bf16 *o = out + (size_t)blockIdx.x * dim;
 
@@ -87,11 +89,11 @@ extern "C" sl_status_t sl_cuda_embedding_bf16(uint16_t *out, const int32_t *toke
     bf16 *o = reinterpret_cast<bf16 *>(out);
     const bf16 *t = reinterpret_cast<const bf16 *>(table);
     if (vec)
-        embedding_kernel<8><<<n, threads_for(dim, true), 0, stream>>>(o, tokens, t, table_rows,
-                                                                       dim, vocab_begin);
+        (void)sl::launch(embedding_kernel<8>, n, threads_for(dim, true), 0, stream, o, tokens, t,
+                         table_rows, dim, vocab_begin);
     else
-        embedding_kernel<1><<<n, threads_for(dim, false), 0, stream>>>(o, tokens, t, table_rows,
-                                                                        dim, vocab_begin);
+        (void)sl::launch(embedding_kernel<1>, n, threads_for(dim, false), 0, stream, o, tokens, t,
+                         table_rows, dim, vocab_begin);
     SL_CUDA_CHECK_LAUNCH("sl_cuda_embedding_bf16");
     return SL_OK;
 }
@@ -110,9 +112,11 @@ extern "C" sl_status_t sl_cuda_gather_rows_bf16(uint16_t *out, const uint16_t *i
     bf16 *o = reinterpret_cast<bf16 *>(out);
     const bf16 *i = reinterpret_cast<const bf16 *>(in);
     if (vec)
-        gather_rows_kernel<8><<<n, threads_for(dim, true), 0, stream>>>(o, i, rows, dim);
+        (void)sl::launch(gather_rows_kernel<8>, n, threads_for(dim, true), 0, stream, o, i, rows,
+                         dim);
     else
-        gather_rows_kernel<1><<<n, threads_for(dim, false), 0, stream>>>(o, i, rows, dim);
+        (void)sl::launch(gather_rows_kernel<1>, n, threads_for(dim, false), 0, stream, o, i, rows,
+                         dim);
     SL_CUDA_CHECK_LAUNCH("sl_cuda_gather_rows_bf16");
     return SL_OK;
 }

@@ -90,6 +90,7 @@ __global__ void __launch_bounds__(kRowsPerBlock * 32)
 gemv_kernel(void *out, int64_t ldo, const bf16 *x, int64_t ldx, const bf16 *w, int out_dim,
             int in_dim)
 {
+    sl::pdl_wait(); /* first: see sl::launch */
     const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
     const int row = blockIdx.x * kRowsPerBlock + warp;
     if (row >= out_dim)
@@ -129,6 +130,7 @@ __global__ void __launch_bounds__(kRowsPerBlock * 32)
 gemv_silu_kernel(bf16 *act, int64_t lda, const bf16 *x, int64_t ldx, const bf16 *w_gu,
                  int inter, int in_dim)
 {
+    sl::pdl_wait(); /* first: see sl::launch */
     const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
     const int row = blockIdx.x * kRowsPerBlock + warp;
     if (row >= inter)
@@ -159,8 +161,8 @@ void launch(int n, void *out, int64_t ldo, const bf16 *x, int64_t ldx, const bf1
     switch (n) {
 #define SL_GEMV_CASE(NV)                                                                      \
     case NV:                                                                                  \
-        gemv_kernel<NV, F32, U><<<grid, threads, 0, stream>>>(out, ldo, x, ldx, w, out_dim,   \
-                                                              in_dim);                        \
+        (void)sl::launch(gemv_kernel<NV, F32, U>, grid, threads, 0, stream, out, ldo, x, ldx, \
+                         w, out_dim, in_dim);                                                 \
         break;
         SL_GEMV_CASE(1)
         SL_GEMV_CASE(2)
@@ -184,8 +186,8 @@ void launch_silu(int n, bf16 *act, int64_t lda, const bf16 *x, int64_t ldx, cons
     switch (n) {
 #define SL_GEMV_SILU_CASE(NV)                                                                 \
     case NV:                                                                                  \
-        gemv_silu_kernel<NV, 4><<<grid, threads, 0, stream>>>(act, lda, x, ldx, w_gu, inter, \
-                                                              in_dim);                        \
+        (void)sl::launch(gemv_silu_kernel<NV, 4>, grid, threads, 0, stream, act, lda, x, ldx, \
+                         w_gu, inter, in_dim);                                                \
         break;
         SL_GEMV_SILU_CASE(1)
         SL_GEMV_SILU_CASE(2)

@@ -36,6 +36,7 @@ template <typename T, int N>
 __global__ void rmsnorm_kernel(T *out, const T *x, T *residual, const T *weight, int dim,
                                float eps)
 {
+    sl::pdl_wait(); /* first: see sl::launch */
     using P = Packet<T, N>;
     const size_t row_offset = (size_t)blockIdx.x * (size_t)dim;
     const P *xr = reinterpret_cast<const P *>(x + row_offset);
@@ -91,9 +92,11 @@ sl_status_t launch_rmsnorm(const char *name, T *out, const T *x, T *residual, co
     const int threads = rms::threads_for(vector ? dim / kVec : dim);
 
     if (vector)
-        rmsnorm_kernel<T, kVec><<<rows, threads, 0, stream>>>(out, x, residual, weight, dim, eps);
+        (void)sl::launch(rmsnorm_kernel<T, kVec>, rows, threads, 0, stream, out, x, residual,
+                         weight, dim, eps);
     else
-        rmsnorm_kernel<T, 1><<<rows, threads, 0, stream>>>(out, x, residual, weight, dim, eps);
+        (void)sl::launch(rmsnorm_kernel<T, 1>, rows, threads, 0, stream, out, x, residual, weight,
+                         dim, eps);
     SL_CUDA_RETURN_IF_ERROR(cudaGetLastError());
     return SL_OK;
 }

@@ -37,6 +37,7 @@ qkv_rope_store_kernel(bf16 *qkv, const float *bias, const bf16 *q_norm, const bf
                       const int32_t *positions, const int64_t *slots, int heads, int kv_heads,
                       int head_dim, bf16 *k_cache, bf16 *v_cache)
 {
+    sl::pdl_wait(); /* first: see sl::launch */
     const int t = blockIdx.x;
     const int warp = threadIdx.x / sl::kWarp, lane = threadIdx.x % sl::kWarp;
     const int nwarps = blockDim.x / sl::kWarp;
@@ -112,11 +113,11 @@ extern "C" sl_status_t sl_cuda_qkv_rope_store_bf16(
     }
     if (n == 0)
         return SL_OK;
-    qkv_rope_store_kernel<<<n, kThreads, 0, stream>>>(
-        reinterpret_cast<bf16 *>(qkv), bias, reinterpret_cast<const bf16 *>(q_norm),
-        reinterpret_cast<const bf16 *>(k_norm), eps, cos_table, sin_table, positions, slots,
-        heads, kv_heads, head_dim, reinterpret_cast<bf16 *>(k_cache),
-        reinterpret_cast<bf16 *>(v_cache));
+    (void)sl::launch(qkv_rope_store_kernel, n, kThreads, 0, stream, reinterpret_cast<bf16 *>(qkv),
+                     bias, reinterpret_cast<const bf16 *>(q_norm),
+                     reinterpret_cast<const bf16 *>(k_norm), eps, cos_table, sin_table, positions,
+                     slots, heads, kv_heads, head_dim, reinterpret_cast<bf16 *>(k_cache),
+                     reinterpret_cast<bf16 *>(v_cache));
     SL_CUDA_CHECK_LAUNCH("sl_cuda_qkv_rope_store_bf16");
     return SL_OK;
 }

@@ -34,6 +34,7 @@ __global__ void __launch_bounds__(kThreads)
 argmax_kernel(sl_cuda_argmax_t *out, const float *logits, int cols, int64_t ld,
               int32_t index_base)
 {
+    sl::pdl_wait(); /* first: see sl::launch */
     __shared__ float vals[kThreads / 32];
     __shared__ int idxs[kThreads / 32];
     const float *row = logits + (size_t)blockIdx.x * ld;
@@ -85,7 +86,7 @@ extern "C" sl_status_t sl_cuda_argmax_f32(sl_cuda_argmax_t *out, const float *lo
     }
     if (rows == 0)
         return SL_OK;
-    argmax_kernel<<<rows, kThreads, 0, stream>>>(out, logits, cols, ld, index_base);
+    (void)sl::launch(argmax_kernel, rows, kThreads, 0, stream, out, logits, cols, ld, index_base);
     SL_CUDA_CHECK_LAUNCH("sl_cuda_argmax_f32");
     return SL_OK;
 }

@@ -9,6 +9,8 @@
 
 #include <stdint.h>
 
+#include <utility>
+
 #include <cuda_bf16.h>
 #include <cuda_runtime.h>
 
@@ -91,6 +93,50 @@ __device__ __forceinline__ float block_sum(float v)
 __device__ __forceinline__ float silu(float g)
 {
     return g / (1.0f + expf(-g));
+}
+
+/*
+ * Programmatic dependent launch (Hopper): a kernel started by sl::launch()
+ * may be scheduled while the kernel before it in the stream is finishing,
+ * which hides most of the gap between the ~10 small kernels of a decode
+ * layer. Such a kernel must call pdl_wait() before anything else: it returns
+ * once the previous kernel has completed and its writes are visible. Every
+ * kernel launched through sl::launch() calls it first, even one that reads
+ * nothing of its predecessor, so that "completed" stays transitive down the
+ * stream.
+ */
+__device__ __forceinline__ void pdl_wait()
+{
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    asm volatile("griddepcontrol.wait;" ::: "memory");
+#endif
+}
+
+/* Whether launches on the current device use programmatic dependent launch:
+ * the device and this build's kernels are sm_90 or newer (so pdl_wait() is
+ * compiled in), and SLINFER_PDL is not 0. Cached per device (launch.cu). */
+bool pdl_enabled();
+
+/* KERNEL<<<GRID, BLOCK, SMEM, STREAM>>>(ARGS...), with programmatic
+ * dependent launch where pdl_enabled(). Launch errors are returned and also
+ * left for cudaGetLastError() (SL_CUDA_CHECK_LAUNCH). */
+template <typename... Params, typename... Args>
+inline cudaError_t launch(void (*kernel)(Params...), dim3 grid, dim3 block, size_t smem,
+                          cudaStream_t stream, Args &&...args)
+{
+    cudaLaunchAttribute attr[1];
+    cudaLaunchConfig_t cfg = {};
+    cfg.gridDim = grid;
+    cfg.blockDim = block;
+    cfg.dynamicSmemBytes = smem;
+    cfg.stream = stream;
+    if (pdl_enabled()) {
+        attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+        attr[0].val.programmaticStreamSerializationAllowed = 1;
+        cfg.attrs = attr;
+        cfg.numAttrs = 1;
+    }
+    return cudaLaunchKernelEx(&cfg, kernel, std::forward<Args>(args)...);
 }
 
 inline bool aligned16(const void *p)
