@@ -46,9 +46,15 @@ static int sl_runtime_use_cuda(const sl_runtime_options_t *o)
         return 0;
 #ifdef SL_HAVE_CUDA
     int gpus = sl_cuda_device_count();
-    if (strcmp(device, "cuda") == 0 && gpus < o->model.tp) {
-        sl_error("--device cuda: %d GPU(s) visible, --tp %d needs %d", gpus, o->model.tp,
-                 o->model.tp);
+    /* auto falls back to the CPU only where there is no GPU at all: a GPU
+     * job whose --tp outgrows its process must not quietly load the model
+     * into host memory instead. */
+    if ((strcmp(device, "cuda") == 0 || gpus > 0) && gpus < o->model.tp) {
+        sl_error("--tp %d: this process sees %d GPU(s); a TP group runs inside one process "
+                 "(one task per node with all its GPUs), TP across processes or nodes is not "
+                 "supported yet: use --tp %d or less (data parallelism takes the other GPUs "
+                 "of the job), or --device cpu",
+                 o->model.tp, gpus, gpus);
         return -1;
     }
     return gpus >= o->model.tp;
