@@ -1,6 +1,7 @@
 /*
  * boot_internal.h - what the bootstrap front end (bootstrap.c) and its
- * backends (boot_single.c, boot_pmix.c) share; not for other layers.
+ * backends (boot_single.c, boot_pmix.c, boot_env.c) share; not for other
+ * layers.
  *
  * A backend fills rank and size in init(), plus whatever of local rank/size,
  * node id and node count its launcher provides (-1 where it does not) and
@@ -58,10 +59,12 @@ struct sl_boot {
 };
 
 extern const sl_boot_ops_t sl_boot_single_ops;
+extern const sl_boot_ops_t sl_boot_env_ops;
 extern const sl_boot_ops_t sl_boot_pmix_ops;
 
-/* The backend "auto"/"pmix"/"single"/NULL resolves to in this environment
- * (PMIX_NAMESPACE, SLURM_JOB_ID, SLURM_STEP_ID, SLURM_STEP_NUM_TASKS), without
+/* The backend "auto"/"pmix"/"env"/"single"/NULL resolves to in this
+ * environment (PMIX_NAMESPACE, SLINFER_COORDINATOR, SLURM_JOB_ID,
+ * SLURM_STEP_ID, SLURM_STEP_NUM_TASKS), without
  * starting it. Logs why when it fails: SL_ERR_INVALID_ARG (unknown name),
  * SL_ERR_BOOTSTRAP (srun step without PMIx, "pmix" without PMIx). */
 sl_status_t sl_boot_choose(const char *backend_name,

@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <stdint.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -66,6 +67,11 @@ sl_status_t sl_boot_choose(const char *backend_name,
             *ops_p = &sl_boot_pmix_ops;
             return SL_OK;
         }
+        if (sl_boot_getenv("SLINFER_COORDINATOR") != NULL) {
+            sl_debug("bootstrap: SLINFER_COORDINATOR is set, using env");
+            *ops_p = &sl_boot_env_ops;
+            return SL_OK;
+        }
         if (sl_boot_in_srun_step(&job, &step)) {
             ntasks = sl_boot_getenv("SLURM_STEP_NUM_TASKS");
             if (ntasks != NULL && strcmp(ntasks, "1") == 0) {
@@ -106,7 +112,11 @@ sl_status_t sl_boot_choose(const char *backend_name,
         *ops_p = &sl_boot_single_ops;
         return SL_OK;
     }
-    sl_error("unknown bootstrap backend '%s' (backends: auto, pmix, single)",
+    if (strcmp(backend_name, "env") == 0) {
+        *ops_p = &sl_boot_env_ops;
+        return SL_OK;
+    }
+    sl_error("unknown bootstrap backend '%s' (backends: auto, pmix, env, single)",
              backend_name);
     return SL_ERR_INVALID_ARG;
 }
@@ -475,6 +485,15 @@ sl_status_t sl_boot_allgather(sl_boot_t *boot, const void *sendbuf,
 _Noreturn void sl_boot_abort(sl_boot_t *boot, int exit_status,
                              const char *message)
 {
+    /* A failed collective and the liveness watcher may abort at the same
+     * moment: the first ends the process, the second waits for that (two
+     * exit()s at once, or a backend freeing what the other thread uses, is
+     * undefined). */
+    static atomic_flag ending = ATOMIC_FLAG_INIT;
+
+    if (atomic_flag_test_and_set(&ending))
+        for (;;)
+            pause();
     if (exit_status == 0)
         exit_status = 1;
     sl_error("aborting the job (exit status %d): %s", exit_status,

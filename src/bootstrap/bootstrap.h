@@ -11,6 +11,9 @@
  * Backends (one file each, behind a vtable):
  *   pmix    the process was started by a PMIx launcher (`srun --mpi=pmix`,
  *           mpirun/prterun); chosen by "auto" when PMIX_NAMESPACE is set.
+ *   env     ranks started without a launcher: SLINFER_RANK, SLINFER_WORLD_SIZE
+ *           and SLINFER_COORDINATOR=HOST:PORT (rank 0 listens there); chosen
+ *           by "auto" when SLINFER_COORDINATOR is set and PMIx is not.
  *   single  one rank alone (no launcher, or `--bootstrap single`).
  * "auto" refuses to guess inside an srun step without PMIx (several tasks
  * would each think they are rank 0): it fails with a message telling the user
@@ -50,7 +53,7 @@ typedef struct sl_boot_blobs {
     const void **data;  /* [count], never NULL      */
 } sl_boot_blobs_t;
 
-/* Starts the bootstrap. backend_name is "auto", "pmix" or "single" (NULL
+/* Starts the bootstrap. backend_name is "auto", "pmix", "env" or "single" (NULL
  * means "auto"). On success *boot_p is set and the log prefix carries the
  * rank (sl_log_set_rank). Errors: SL_ERR_INVALID_ARG (unknown backend name,
  * bad SLINFER_BOOT_TIMEOUT), SL_ERR_BOOTSTRAP (no PMIx where needed, PMIx
@@ -63,7 +66,7 @@ sl_status_t sl_boot_init(const char *backend_name, sl_boot_t **boot_p);
  * no-op. Call it on every rank, after the last collective. */
 void sl_boot_finalize(sl_boot_t *boot);
 
-/* Name of the backend in use: "pmix" or "single". */
+/* Name of the backend in use: "pmix", "env" or "single". */
 const char *sl_boot_backend_name(const sl_boot_t *boot);
 
 int sl_boot_rank(const sl_boot_t *boot);

@@ -11,8 +11,10 @@ int sl_cli_job_flag(const char *command, int opt, const char *arg, sl_job_option
 {
     switch (opt) {
     case SL_CLI_OPT_BOOTSTRAP:
-        if (strcmp(arg, "auto") != 0 && strcmp(arg, "pmix") != 0 && strcmp(arg, "single") != 0) {
-            sl_cli_usage_error(command, "--bootstrap '%s': expected auto, pmix or single", arg);
+        if (strcmp(arg, "auto") != 0 && strcmp(arg, "pmix") != 0 && strcmp(arg, "env") != 0 &&
+            strcmp(arg, "single") != 0) {
+            sl_cli_usage_error(command, "--bootstrap '%s': expected auto, pmix, env or single",
+                               arg);
             return -1;
         }
         options->bootstrap = arg;

@@ -30,7 +30,8 @@ enum {
 #define SL_CLI_JOB_USAGE                                                              \
     "Job options:\n"                                                                  \
     "  --bootstrap NAME   how ranks find each other: auto (default: pmix under\n"     \
-    "                     srun --mpi=pmix, else single), pmix, single\n"              \
+    "                     srun --mpi=pmix, env when SLINFER_COORDINATOR is set,\n"    \
+    "                     else single), pmix, env, single\n"                          \
     "  --topology FILE    plan placement for the node an hwloc XML file describes\n"  \
     "                     (lstopo --of xml) instead of this one; nothing is bound\n"  \
     "  --cpu-bind MODE    bind each GPU's threads and memory to its NUMA node:\n"     \

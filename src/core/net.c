@@ -74,6 +74,25 @@ sl_status_t sl_net_read_line(int fd, char *line, size_t size, long long deadline
     return SL_ERR_BOOTSTRAP;
 }
 
+sl_status_t sl_net_read_all(int fd, void *buf, size_t len, long long deadline_ms)
+{
+    char *p = buf;
+
+    while (len > 0) {
+        ssize_t n = read(fd, p, len);
+        if (n < 0 && (errno == EINTR || errno == EAGAIN)) {
+            if (sl_net_wait(fd, POLLIN, deadline_ms) <= 0)
+                return SL_ERR_BOOTSTRAP;
+            continue;
+        }
+        if (n <= 0)
+            return SL_ERR_BOOTSTRAP;
+        p += n;
+        len -= (size_t)n;
+    }
+    return SL_OK;
+}
+
 sl_status_t sl_net_write_all(int fd, const void *buf, size_t len, int step_ms)
 {
     const char *p = buf;

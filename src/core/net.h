@@ -28,6 +28,10 @@ int sl_net_wait(int fd, short events, long long deadline_ms);
  * that does not fit. */
 sl_status_t sl_net_read_line(int fd, char *line, size_t size, long long deadline_ms);
 
+/* Reads exactly LEN bytes into BUF before the deadline. SL_ERR_BOOTSTRAP on
+ * timeout, EOF or error. */
+sl_status_t sl_net_read_all(int fd, void *buf, size_t len, long long deadline_ms);
+
 /* Writes all of BUF (never raising SIGPIPE), waiting up to STEP_MS for room
  * each time the socket is full. SL_ERR_BOOTSTRAP on failure. */
 sl_status_t sl_net_write_all(int fd, const void *buf, size_t len, int step_ms);

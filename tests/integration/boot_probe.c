@@ -10,7 +10,7 @@
  * string bcast from rank 0, a fixed-size bcast from the last rank and a
  * barrier, then times --iters rounds of each. Exit 0 when everything agrees.
  *
- *   --bootstrap NAME  auto (default), pmix or single
+ *   --bootstrap NAME  auto (default), pmix, env or single
  *   --die-rank R      rank R SIGKILLs itself after init; the others enter a
  *                     barrier and an allgather, and abort the job when one
  *                     fails (to show a dead rank cannot hang the job)
@@ -19,8 +19,9 @@
  *                     time out: run with a short SLINFER_BOOT_TIMEOUT)
  *   --iters N         timed rounds (default 10)
  *
- * Run by tests/integration/test_bootstrap.sh under srun; built by
- * `make check`, not run by it. */
+ * Run by tests/integration/test_bootstrap.sh under srun and by
+ * tests/cli/test_boot_env.sh with the env bootstrap; built by
+ * `make check`. */
 #include "config.h"
 
 #include <signal.h>
@@ -55,7 +56,7 @@ static double probe_now_us(void)
 
 static void probe_usage(void)
 {
-    fprintf(stderr, "usage: boot_probe [--bootstrap auto|pmix|single] "
+    fprintf(stderr, "usage: boot_probe [--bootstrap auto|pmix|env|single] "
                     "[--die-rank R] [--abort-rank R] [--hang-rank R] "
                     "[--iters N]\n");
     exit(2);

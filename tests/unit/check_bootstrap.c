@@ -33,6 +33,7 @@ static void clear_launcher_env(void)
         "PMIX_NAMESPACE", "PMIX_RANK", "SLURM_JOB_ID", "SLURM_JOBID",
         "SLURM_STEP_ID", "SLURM_STEPID", "SLURM_PROCID",
         "SLURM_STEP_NUM_TASKS", "SLURM_MPI_TYPE", "SLINFER_BOOT_TIMEOUT",
+        "SLINFER_COORDINATOR",
     };
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
         unsetenv(names[i]);
@@ -255,6 +256,15 @@ START_TEST(select_from_environment)
     ck_assert_str_eq(choose("single", SL_OK), "single");
     setenv("PMIX_NAMESPACE", "", 1); /* empty counts as unset */
     ck_assert_str_eq(choose("auto", SL_OK), "single");
+
+    /* A coordinator address -> env (PMIx, when there, still wins) */
+    setenv("SLINFER_COORDINATOR", "127.0.0.1:29500", 1);
+    ck_assert_str_eq(choose("auto", SL_OK), "env");
+    ck_assert_str_eq(choose("env", SL_OK), "env");
+    ck_assert_str_eq(choose("single", SL_OK), "single");
+    setenv("PMIX_NAMESPACE", "slurm.pmix.18892731.0", 1);
+    ck_assert_str_eq(choose("auto", SL_OK), "pmix");
+    clear_launcher_env();
 }
 END_TEST
 
@@ -316,7 +326,7 @@ START_TEST(explicit_backend_errors)
 
     log = choose("mpi", SL_ERR_INVALID_ARG);
     ck_assert_ptr_nonnull(strstr(log, "unknown bootstrap backend 'mpi'"));
-    ck_assert_ptr_nonnull(strstr(log, "(backends: auto, pmix, single)"));
+    ck_assert_ptr_nonnull(strstr(log, "(backends: auto, pmix, env, single)"));
     choose("", SL_ERR_INVALID_ARG);
 
     f = sl_check_log_begin();
