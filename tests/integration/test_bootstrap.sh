@@ -1,7 +1,8 @@
 #!/bin/sh
 # test_bootstrap.sh - the bootstrap under a real srun: ranks, node ids and
 # local ranks with one task per node and several, the collectives, the
-# message for srun without --mpi=pmix, and a dead, aborting or hanging rank
+# message for srun without --mpi=pmix, the env bootstrap across the nodes
+# without PMIx, and a dead, aborting or hanging rank
 # bringing the whole step down with a non-zero status instead of hanging it.
 #
 # Needs a SLURM cluster with at least 2 nodes and PMIx (e.g.
@@ -102,6 +103,26 @@ expect_count "$err" 'PMIx is not set up' 1 "no PMIx: said once, by task 0"
 expect_fast "no PMIx"
 expect_status 0 "one-task srun without PMIx" -- run_srun -N 1 -n 1 "$probe" --iters 1
 expect_match "$out" '"size":1,.*"backend":"single"' "one task: single"
+
+# --- srun without PMIx, the env bootstrap across the two nodes ----------------
+# What a script does where PMIx is missing: rank and size from srun, rank 0's
+# node address as the coordinator; SLINFER_COORDINATOR makes auto pick env.
+addr=$(scontrol show node "$(sinfo -h -N -o '%N' | sort | head -n 1)" |
+    sed -n 's/.*NodeAddr=\([^ ]*\).*/\1/p')
+port=$((30000 + $$ % 20000))
+expect_status 0 "env bootstrap, 2 nodes x 2 tasks" -- env SLINFER_COORDINATOR="$addr:$port" \
+    timeout "$limit" srun --kill-on-bad-exit=0 -N 2 --ntasks-per-node=2 \
+    sh -c 'SLINFER_RANK=$SLURM_PROCID SLINFER_WORLD_SIZE=$SLURM_NTASKS exec "$0" --iters 2' "$probe"
+expect_count "$out" '"size":4,"local_rank":[01],"local_size":2,"node_id":[01],"num_nodes":2,' 4 \
+    "env: layout from the hostnames"
+expect_count "$out" '"backend":"env"' 4 "env: env backend"
+expect_count "$out" '"allgather_ok":true,"bcast_ok":true,"barrier_ok":true,"layout_ok":true' 4 \
+    "env: collectives across the nodes"
+expect_failure "env bootstrap, a rank dies" -- env SLINFER_COORDINATOR="$addr:$((port + 1))" \
+    timeout "$limit" srun --kill-on-bad-exit=0 -N 2 --ntasks-per-node=1 \
+    sh -c 'SLINFER_RANK=$SLURM_PROCID SLINFER_WORLD_SIZE=$SLURM_NTASKS exec "$0" --die-rank 1' \
+    "$probe"
+expect_fast "env: a dead rank"
 
 # --- inside an sbatch allocation, outside any srun step: single ----------------
 sb_out=$(mktemp)
