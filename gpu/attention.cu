@@ -141,27 +141,9 @@ prefill_kernel(bf16 *out, const bf16 *q, int q_ld, const bf16 *k_cache, const bf
         const uint16_t *ks = kv_smem + (j & 1) * STAGE, *vs = ks + kTileK * LD;
         const int64_t kb = kb0 + (int64_t)j * kTileK;
         if (kb <= hi_warp && last_row >= warp * 16) {
-            /* S = Q K^T: 8 n-tiles of 8 keys; B fragments by ldmatrix, rows
-             * = keys nt * 8 + mj, columns = head dims. */
+            /* S = Q K^T: 8 n-tiles of 8 keys. */
             float s[kTileK / 8][4];
-#pragma unroll
-            for (int nt = 0; nt < kTileK / 8; nt++) {
-                s[nt][0] = s[nt][1] = s[nt][2] = s[nt][3] = 0.0f;
-                const uint16_t *krow = &ks[(nt * 8 + mj) * LD];
-                if constexpr (KC % 2 == 0) {
-#pragma unroll
-                    for (int kc = 0; kc < KC; kc += 2) {
-                        uint32_t b[4]; /* b0, b1 of chunk kc; b0, b1 of kc + 1 */
-                        ldsm_x4(b, krow + kc * 16 + mi * 8);
-                        mma_bf16(s[nt], qf[kc], b[0], b[1]);
-                        mma_bf16(s[nt], qf[kc + 1], b[2], b[3]);
-                    }
-                } else {
-                    uint32_t b[4];
-                    ldsm_x2(b, krow + (mi & 1) * 8);
-                    mma_bf16(s[nt], qf[0], b[0], b[1]);
-                }
-            }
+            qk_tiles<KC, kTileK / 8, LD>(s, qf, ks, mi, mj);
 
             /* Mask, scale, row maxima (a row's 64 scores are spread over a quad). */
             float mx0 = -INFINITY, mx1 = -INFINITY;
@@ -207,25 +189,7 @@ prefill_kernel(bf16 *out, const bf16 *q, int q_ld, const bf16 *k_cache, const bf
                 l1 += s[nt][2] + s[nt][3];
             }
 
-            /* O += P V: P's accumulator layout is the A layout of the next mma
-             * (key chunk kk = n-tiles 2kk and 2kk + 1); V's B fragments by
-             * ldmatrix.trans, rows = keys kk * 16 + (mi & 1) * 8 + mj. */
-#pragma unroll
-            for (int kk = 0; kk < kTileK / 16; kk++) {
-                uint32_t a[4];
-                a[0] = pack_bf16(s[2 * kk][0], s[2 * kk][1]);
-                a[1] = pack_bf16(s[2 * kk][2], s[2 * kk][3]);
-                a[2] = pack_bf16(s[2 * kk + 1][0], s[2 * kk + 1][1]);
-                a[3] = pack_bf16(s[2 * kk + 1][2], s[2 * kk + 1][3]);
-                const uint16_t *vrow = &vs[(kk * 16 + (mi & 1) * 8 + mj) * LD + (mi >> 1) * 8];
-#pragma unroll
-                for (int dn = 0; dn < DN; dn += 2) {
-                    uint32_t b[4]; /* b0, b1 of n-tile dn; b0, b1 of dn + 1 */
-                    ldsm_x4_trans(b, vrow + dn * 8);
-                    mma_bf16(o[dn], a, b[0], b[1]);
-                    mma_bf16(o[dn + 1], a, b[2], b[3]);
-                }
-            }
+            pv_tiles<DN, kTileK / 8, LD>(o, s, vs, mi, mj);
         }
         __syncthreads(); /* stage j & 1 is refilled by the next iteration */
     }

@@ -98,6 +98,60 @@ __device__ __forceinline__ uint32_t pack_bf16(float lo, float hi)
     return *reinterpret_cast<uint32_t *>(&v);
 }
 
+/* S = Q K^T over NT n-tiles of 8 keys: s[nt] (accumulator layout) from the
+ * Q fragments QF (A operand, KC chunks of 16 head dims) and the key rows
+ * KS + (nt * 8 + row) * LD in shared memory (B fragments by ldmatrix: rows
+ * are keys, columns head dims). MI, MJ: this lane's ldmatrix matrix and row. */
+template <int KC, int NT, int LD>
+__device__ __forceinline__ void qk_tiles(float (&s)[NT][4], const uint32_t (&qf)[KC][4],
+                                         const uint16_t *ks, int mi, int mj)
+{
+#pragma unroll
+    for (int nt = 0; nt < NT; nt++) {
+        s[nt][0] = s[nt][1] = s[nt][2] = s[nt][3] = 0.0f;
+        const uint16_t *krow = &ks[(nt * 8 + mj) * LD];
+        if constexpr (KC % 2 == 0) {
+#pragma unroll
+            for (int kc = 0; kc < KC; kc += 2) {
+                uint32_t b[4]; /* b0, b1 of chunk kc; b0, b1 of kc + 1 */
+                ldsm_x4(b, krow + kc * 16 + mi * 8);
+                mma_bf16(s[nt], qf[kc], b[0], b[1]);
+                mma_bf16(s[nt], qf[kc + 1], b[2], b[3]);
+            }
+        } else {
+            uint32_t b[4];
+            ldsm_x2(b, krow + (mi & 1) * 8);
+            mma_bf16(s[nt], qf[0], b[0], b[1]);
+        }
+    }
+}
+
+/* O += P V over the NT / 2 chunks of 16 keys of P: P's accumulator layout
+ * (qk_tiles) is the A layout of the next mma (chunk kk = n-tiles 2kk and
+ * 2kk + 1); V's B fragments by ldmatrix.trans from the value rows
+ * VS + key * LD, DN n-tiles of 8 head dims. */
+template <int DN, int NT, int LD>
+__device__ __forceinline__ void pv_tiles(float (&o)[DN][4], const float (&p)[NT][4],
+                                         const uint16_t *vs, int mi, int mj)
+{
+#pragma unroll
+    for (int kk = 0; kk < NT / 2; kk++) {
+        uint32_t a[4];
+        a[0] = pack_bf16(p[2 * kk][0], p[2 * kk][1]);
+        a[1] = pack_bf16(p[2 * kk][2], p[2 * kk][3]);
+        a[2] = pack_bf16(p[2 * kk + 1][0], p[2 * kk + 1][1]);
+        a[3] = pack_bf16(p[2 * kk + 1][2], p[2 * kk + 1][3]);
+        const uint16_t *vrow = &vs[(kk * 16 + (mi & 1) * 8 + mj) * LD + (mi >> 1) * 8];
+#pragma unroll
+        for (int dn = 0; dn < DN; dn += 2) {
+            uint32_t b[4]; /* b0, b1 of n-tile dn; b0, b1 of dn + 1 */
+            ldsm_x4_trans(b, vrow + dn * 8);
+            mma_bf16(o[dn], a, b[0], b[1]);
+            mma_bf16(o[dn + 1], a, b[2], b[3]);
+        }
+    }
+}
+
 /* The decode part of sl_cuda_paged_attention_bf16 (arguments checked
  * there): the decode kernel over m->decode_tokens, then, with several
  * splits, the kernel that merges them. */

@@ -57,6 +57,40 @@ template <int EPL> __device__ __forceinline__ float raw_f(const Raw<EPL> &r, int
     return __uint_as_float((uint32_t)r.v[k] << 16);
 }
 
+/* Keys [k_begin, k_end) of split SPLIT of SPLITS for a token at POS: its
+ * window [lo, pos] in chunks of at least kMinChunk keys (the last splits of
+ * a short context are empty: k_begin >= k_end). */
+__device__ __forceinline__ void split_keys(int64_t pos, int64_t window, int split, int splits,
+                                           int64_t &k_begin, int64_t &k_end)
+{
+    const int64_t lo = window > 0 && pos - window + 1 > 0 ? pos - window + 1 : 0;
+    const int64_t n_keys = pos - lo + 1;
+    int64_t chunk = (n_keys + splits - 1) / splits;
+    chunk = chunk < kMinChunk ? kMinChunk : chunk;
+    k_begin = lo + split * chunk;
+    k_end = k_begin + chunk < pos + 1 ? k_begin + chunk : pos + 1;
+}
+
+/* Element D of query head HEAD of decode token TI (token T) from a block's
+ * softmax maximum MX, sum LSUM and unnormalised output O: to OUT with one
+ * split, else to this split's part for combine_kernel. */
+template <int HD>
+__device__ __forceinline__ void store_decode(bf16 *out, float *part_o, float *part_ml, int t,
+                                             int ti, int heads, int head, int d, int split,
+                                             int splits, float o, float lsum, float mx)
+{
+    if (splits == 1) {
+        out[(size_t)t * heads * HD + (size_t)head * HD + d] = sl::to_bf(o / lsum);
+        return;
+    }
+    const size_t part = ((size_t)ti * heads + head) * splits + split;
+    part_o[part * HD + d] = lsum > 0.0f ? o / lsum : 0.0f;
+    if (d == 0) {
+        part_ml[part * 2] = mx;
+        part_ml[part * 2 + 1] = lsum;
+    }
+}
+
 /* Writes the block's result from every half-warp's online softmax (M, L,
  * ACC of this lane): to OUT with one split, else this split's part. */
 template <int HD, int GC>
@@ -93,17 +127,8 @@ __device__ __forceinline__ void merge_half_warps(bf16 *out, const float (&m)[GC]
                 o += acc_s[(h * GC + g) * HD + d] * w;
             }
         }
-        const int head = head0 + g;
-        if (splits == 1) {
-            out[(size_t)t * heads * HD + (size_t)head * HD + d] = sl::to_bf(o / lsum);
-        } else {
-            const size_t part = ((size_t)ti * heads + head) * splits + split;
-            part_o[part * HD + d] = lsum > 0.0f ? o / lsum : 0.0f;
-            if (d == 0) {
-                part_ml[part * 2] = mx;
-                part_ml[part * 2 + 1] = lsum;
-            }
-        }
+        store_decode<HD>(out, part_o, part_ml, t, ti, heads, head0 + g, d, split, splits, o,
+                         lsum, mx);
     }
 }
 
@@ -143,13 +168,8 @@ decode_kernel(bf16 *out, const bf16 *q, int q_ld, const bf16 *k_cache, const bf1
     const int split = blockIdx.z;
     const int hw = threadIdx.x / 16, l16 = threadIdx.x % 16;
 
-    const int64_t pos = positions[t];
-    const int64_t lo = window > 0 && pos - window + 1 > 0 ? pos - window + 1 : 0;
-    const int64_t n_keys = pos - lo + 1;
-    int64_t chunk = (n_keys + splits - 1) / splits;
-    chunk = chunk < kMinChunk ? kMinChunk : chunk;
-    const int64_t k_begin = lo + split * chunk;
-    const int64_t k_end = k_begin + chunk < pos + 1 ? k_begin + chunk : pos + 1;
+    int64_t k_begin, k_end;
+    split_keys(positions[t], window, split, splits, k_begin, k_end);
     const int32_t *table = block_tables + block_offset[seq_of[t]];
 
     /* q of the GC heads, this lane's slice, pre-scaled into the log2 domain */
@@ -299,13 +319,8 @@ decode_mma_kernel(bf16 *out, const bf16 *q, int q_ld, const bf16 *k_cache,
     const int g = lane / 4, c = lane % 4;
     const int mi = lane / 8, mj = lane % 8; /* ldmatrix: this lane's matrix and row */
 
-    const int64_t pos = positions[t];
-    const int64_t lo = window > 0 && pos - window + 1 > 0 ? pos - window + 1 : 0;
-    const int64_t n_keys = pos - lo + 1;
-    int64_t chunk = (n_keys + splits - 1) / splits;
-    chunk = chunk < kMinChunk ? kMinChunk : chunk;
-    const int64_t k_begin = lo + split * chunk;
-    const int64_t k_end = k_begin + chunk < pos + 1 ? k_begin + chunk : pos + 1;
+    int64_t k_begin, k_end;
+    split_keys(positions[t], window, split, splits, k_begin, k_end);
     const int ntiles = k_end > k_begin ? (int)((k_end - k_begin + kMmaTile - 1) / kMmaTile) : 0;
     const int32_t *table = block_tables + block_offset[seq_of[t]];
 
@@ -362,27 +377,9 @@ decode_mma_kernel(bf16 *out, const bf16 *q, int q_ld, const bf16 *k_cache,
         const uint16_t *ks = dm_smem + (j & 1) * STAGE, *vs = ks + kMmaTile * LD;
         const int64_t kw = k_begin + (int64_t)j * kMmaTile + warp * 16; /* this warp's keys */
         if (kw < k_end) {
-            /* S = Q K^T: 2 n-tiles of 8 keys; B fragments by ldmatrix, rows =
-             * keys, columns = head dims. */
+            /* S = Q K^T: 2 n-tiles of this warp's 8 keys. */
             float s[2][4];
-#pragma unroll
-            for (int nt = 0; nt < 2; nt++) {
-                s[nt][0] = s[nt][1] = s[nt][2] = s[nt][3] = 0.0f;
-                const uint16_t *krow = &ks[(warp * 16 + nt * 8 + mj) * LD];
-                if constexpr (KC % 2 == 0) {
-#pragma unroll
-                    for (int kc = 0; kc < KC; kc += 2) {
-                        uint32_t b[4]; /* b0, b1 of chunk kc; b0, b1 of kc + 1 */
-                        ldsm_x4(b, krow + kc * 16 + mi * 8);
-                        mma_bf16(s[nt], qf[kc], b[0], b[1]);
-                        mma_bf16(s[nt], qf[kc + 1], b[2], b[3]);
-                    }
-                } else {
-                    uint32_t b[4];
-                    ldsm_x2(b, krow + (mi & 1) * 8);
-                    mma_bf16(s[nt], qf[0], b[0], b[1]);
-                }
-            }
+            qk_tiles<KC, 2, LD>(s, qf, ks + warp * 16 * LD, mi, mj);
             /* Mask the keys past the split, scale, row maxima (a row's 16
              * scores are spread over a quad). */
             float mx0 = -INFINITY, mx1 = -INFINITY;
@@ -423,21 +420,7 @@ decode_mma_kernel(bf16 *out, const bf16 *q, int q_ld, const bf16 *k_cache,
                 l0 += s[nt][0] + s[nt][1];
                 l1 += s[nt][2] + s[nt][3];
             }
-            /* O += P V: P's accumulator layout is the A layout of the next
-             * mma; V's B fragments by ldmatrix.trans, rows = keys. */
-            uint32_t a[4];
-            a[0] = pack_bf16(s[0][0], s[0][1]);
-            a[1] = pack_bf16(s[0][2], s[0][3]);
-            a[2] = pack_bf16(s[1][0], s[1][1]);
-            a[3] = pack_bf16(s[1][2], s[1][3]);
-            const uint16_t *vrow = &vs[(warp * 16 + (mi & 1) * 8 + mj) * LD + (mi >> 1) * 8];
-#pragma unroll
-            for (int dn = 0; dn < DN; dn += 2) {
-                uint32_t b[4]; /* b0, b1 of n-tile dn; b0, b1 of dn + 1 */
-                ldsm_x4_trans(b, vrow + dn * 8);
-                mma_bf16(o[dn], a, b[0], b[1]);
-                mma_bf16(o[dn + 1], a, b[2], b[3]);
-            }
+            pv_tiles<DN, 2, LD>(o, s, vs + warp * 16 * LD, mi, mj);
         }
         __syncthreads(); /* stage j & 1 is refilled by the next iteration */
     }
@@ -478,17 +461,8 @@ decode_mma_kernel(bf16 *out, const bf16 *q, int q_ld, const bf16 *k_cache,
                 acc += o_s[(w * kMmaRows + r) * HD + d] * wt;
             }
         }
-        const int head = head0 + r;
-        if (splits == 1) {
-            out[(size_t)t * heads * HD + (size_t)head * HD + d] = sl::to_bf(acc / lsum);
-        } else {
-            const size_t part = ((size_t)ti * heads + head) * splits + split;
-            part_o[part * HD + d] = lsum > 0.0f ? acc / lsum : 0.0f;
-            if (d == 0) {
-                part_ml[part * 2] = mx;
-                part_ml[part * 2 + 1] = lsum;
-            }
-        }
+        store_decode<HD>(out, part_o, part_ml, t, ti, heads, head0 + r, d, split, splits, acc,
+                         lsum, mx);
     }
 }
 
