@@ -161,6 +161,29 @@ static void run_case(uint64_t *rng, int heads, int kv_heads, int hd, int bs, int
     free(dec_all), free(tiles);
 }
 
+/* Seconds per call of the attention on M, SH (one warm-up call, then REPS
+ * timed back to back); the buffers as sl_cuda_paged_attention_bf16 takes them. */
+static double time_attention(void *out, const void *q, int q_ld, const void *kc, const void *vc,
+                             const sl_cuda_attn_meta_t *m, const sl_cuda_attn_shape_t *sh,
+                             float *ws, int reps)
+{
+    cudaEvent_t a, b;
+    float ms;
+
+    GPU_CHECK(cudaEventCreate(&a));
+    GPU_CHECK(cudaEventCreate(&b));
+    (void)sl_cuda_paged_attention_bf16(out, q, q_ld, kc, vc, m, sh, ws, 0);
+    GPU_CHECK(cudaEventRecord(a, 0));
+    for (int i = 0; i < reps; i++)
+        (void)sl_cuda_paged_attention_bf16(out, q, q_ld, kc, vc, m, sh, ws, 0);
+    GPU_CHECK(cudaEventRecord(b, 0));
+    GPU_CHECK(cudaEventSynchronize(b));
+    GPU_CHECK(cudaEventElapsedTime(&ms, a, b));
+    GPU_CHECK(cudaEventDestroy(a));
+    GPU_CHECK(cudaEventDestroy(b));
+    return ms / 1e3 / reps;
+}
+
 /* Time of the prefill kernel on 8 x 4096 causal tokens, Llama-3.1-8B's
  * attention shape (information, not a test). */
 static void bench_prefill(int seqs, int len)
@@ -200,18 +223,7 @@ static void bench_prefill(int seqs, int len)
                              .num_tiles = nt};
     sl_cuda_attn_shape_t sh = {.num_heads = heads, .num_kv_heads = kv, .head_dim = hd,
                                .block_size = bs, .scale = 0.08838834764f};
-    cudaEvent_t a, b;
-    float ms;
-    GPU_CHECK(cudaEventCreate(&a));
-    GPU_CHECK(cudaEventCreate(&b));
-    (void)sl_cuda_paged_attention_bf16(d_out, d_q, q_ld, d_kc, d_vc, &m, &sh, NULL, 0);
-    GPU_CHECK(cudaEventRecord(a, 0));
-    for (int i = 0; i < 5; i++)
-        (void)sl_cuda_paged_attention_bf16(d_out, d_q, q_ld, d_kc, d_vc, &m, &sh, NULL, 0);
-    GPU_CHECK(cudaEventRecord(b, 0));
-    GPU_CHECK(cudaEventSynchronize(b));
-    GPU_CHECK(cudaEventElapsedTime(&ms, a, b));
-    double s = ms / 1e3 / 5;
+    double s = time_attention(d_out, d_q, q_ld, d_kc, d_vc, &m, &sh, NULL, 5);
     /* causal: QK^T and PV over half the square, 2 flops per multiply-add */
     double flops = 4.0 * seqs * (double)len * len / 2 * hd * heads;
     printf("bench prefill attention %d x %d (32 heads, GQA 4, hd 128): %.2f ms, %.0f TFLOP/s\n",
@@ -251,18 +263,7 @@ static void bench_decode(int seqs, int ctx)
                              .num_decode = seqs, .splits = splits};
     sl_cuda_attn_shape_t sh = {.num_heads = heads, .num_kv_heads = kv, .head_dim = hd,
                                .block_size = bs, .scale = 0.08838834764f};
-    cudaEvent_t a, b;
-    float ms;
-    GPU_CHECK(cudaEventCreate(&a));
-    GPU_CHECK(cudaEventCreate(&b));
-    (void)sl_cuda_paged_attention_bf16(d_out, d_q, q_ld, d_kc, d_vc, &m, &sh, d_ws, 0);
-    GPU_CHECK(cudaEventRecord(a, 0));
-    for (int i = 0; i < 10; i++)
-        (void)sl_cuda_paged_attention_bf16(d_out, d_q, q_ld, d_kc, d_vc, &m, &sh, d_ws, 0);
-    GPU_CHECK(cudaEventRecord(b, 0));
-    GPU_CHECK(cudaEventSynchronize(b));
-    GPU_CHECK(cudaEventElapsedTime(&ms, a, b));
-    double t = ms / 1e3 / 10, bytes = (double)seqs * ctx * kv * hd * 2 * 2;
+    double t = time_attention(d_out, d_q, q_ld, d_kc, d_vc, &m, &sh, d_ws, 10), bytes = (double)seqs * ctx * kv * hd * 2 * 2;
     printf("bench decode attention %d tokens x %d keys (GQA 4, hd 128, %d splits): %.1f us, "
            "%.0f GB/s of K/V\n",
            seqs, ctx, splits, t * 1e6, bytes / t / 1e9);
