@@ -26,6 +26,7 @@
 #ifndef SL_BACKEND_BATCH_H
 #define SL_BACKEND_BATCH_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "core/status.h"
@@ -78,5 +79,26 @@ void sl_batch_positions(const sl_batch_t *batch, int32_t *positions, int32_t *se
  */
 void sl_batch_slots(const sl_batch_t *batch, const int32_t *positions, const int32_t *seq_of,
                     int32_t block_size, int64_t *slots);
+
+/*
+ * A batch as one flat buffer (batch_pack.c), for sending it to the processes
+ * of a TP group that spans several: counts, then the sequences, block
+ * tables, tokens and logit indices, each padded to 8 bytes (the host's byte
+ * order: every rank of a job runs the same binary). Unpacking checks every
+ * count and length against the buffer, so a truncated or foreign buffer is
+ * an error, not a crash; ranges are sl_batch_validate()'s.
+ */
+
+/* Bytes BATCH packs into, a multiple of 8 (0 when a count is negative). */
+size_t sl_batch_packed_size(const sl_batch_t *batch);
+
+/* Writes BATCH into BUF ([size] bytes, at least sl_batch_packed_size()). */
+sl_status_t sl_batch_pack(const sl_batch_t *batch, void *buf, size_t size);
+
+/* Reads a packed batch from BUF ([size] bytes, 4-byte aligned): *batch_p
+ * points into BUF and into *seqs_p ([num_seqs], malloc'ed, the caller
+ * frees it). Logs and returns SL_ERR_FORMAT for anything malformed. */
+sl_status_t sl_batch_unpack(const void *buf, size_t size, sl_batch_t *batch_p,
+                            sl_batch_seq_t **seqs_p);
 
 #endif /* SL_BACKEND_BATCH_H */

@@ -33,6 +33,30 @@ typedef struct sl_parallel {
  * SL_ERR_INVALID_ARG when TP does not divide WORLD. */
 sl_status_t sl_parallel_layout(int world, int tp, int rank, sl_parallel_t *layout_p);
 
+/*
+ * Processes and TP groups. A process drives LOCAL_GPUS GPUs (0: the CPU
+ * backend, which runs a whole TP group as threads). A TP group of TP ranks
+ * lives inside each process when it has the GPUs for it (tp <= local_gpus,
+ * or no GPUs); otherwise it spans tp / local_gpus consecutive processes,
+ * each holding local_gpus consecutive TP ranks, the first (the leader) the
+ * one with TP rank 0, which runs the group's engine and reads and writes its
+ * records; the others follow its steps.
+ */
+typedef struct sl_span {
+    int procs;         /* processes in the job                               */
+    int per_group;     /* processes per TP group (1: inside each process)     */
+    int dp, dp_rank;   /* DP groups = procs / per_group; this process's       */
+    int tp_first;      /* TP rank of this process's first GPU                 */
+    int local_tp;      /* TP ranks this process holds                         */
+    int leader_rank;   /* job rank of this process's group leader             */
+    bool leader;       /* this process is it                                  */
+} sl_span_t;
+
+/* The layout of process RANK of PROCS with TP and LOCAL_GPUS each. Logs and
+ * returns SL_ERR_INVALID_ARG when the GPUs do not divide TP, or the groups
+ * do not divide the processes. */
+sl_status_t sl_parallel_span(int procs, int rank, int tp, int local_gpus, sl_span_t *span_p);
+
 /* The DP group that owns input record RECORD. */
 static inline int sl_parallel_owner(uint64_t record, int dp)
 {

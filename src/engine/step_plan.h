@@ -30,7 +30,7 @@
 #include "engine/sampler.h"
 
 #define SL_STEP_PLAN_MAGIC 0x4c50534cu /* "SLPL" */
-#define SL_STEP_PLAN_VERSION 1u
+#define SL_STEP_PLAN_VERSION 2u
 
 typedef struct sl_step_plan {
     uint64_t step;               /* the engine's step counter                 */

@@ -96,7 +96,8 @@ static sl_status_t sl_job_place(sl_job_t *job, const sl_job_options_t *options)
                 sl_topo_bind_mode_name(job->cpu_bind));
         free(cpus);
     }
-    if (options->topology_xml != NULL)
+    job->live = options->topology_xml == NULL;
+    if (!job->live)
         return SL_OK; /* a plan for another machine: nothing to bind here */
     return sl_topo_bind_io_thread(job->plan, job->cpu_bind);
 }
@@ -146,6 +147,56 @@ sl_status_t sl_job_bind_gpu_thread(const sl_job_t *job, size_t i)
         return SL_ERR_INVALID_ARG;
     }
     return sl_topo_bind_gpu_thread(job->plan, job->gpu_first + i, job->cpu_bind);
+}
+
+int sl_job_gpu_ordinal(const sl_job_t *job, size_t i)
+{
+    if (!job->live || i >= job->gpu_count)
+        return -1;
+    return (int)sl_topo_plan_gpu(job->plan, job->gpu_first + i)->gpu->index;
+}
+
+sl_status_t sl_job_span(sl_job_t *job, int tp, int local_gpus, sl_span_t *span_p,
+                        sl_tp_link_t **link_p)
+{
+    sl_boot_t *boot = job->boot;
+    const int size = sl_boot_size(boot), rank = sl_boot_rank(boot);
+    int32_t mine = local_gpus, *all = malloc((size_t)size * sizeof(*all));
+    bool spans = false;
+    sl_status_t s;
+
+    if (all == NULL) {
+        sl_error("out of memory for the layout of %d processes", size);
+        return SL_ERR_NO_MEMORY;
+    }
+    if ((s = sl_boot_allgather(boot, &mine, sizeof(mine), all)) != SL_OK) {
+        free(all);
+        return s;
+    }
+    for (int r = 0; r < size; r++)
+        spans = spans || (all[r] > 0 && all[r] < tp);
+    for (int r = 0; spans && r < size; r++) {
+        if (all[r] != all[0]) {
+            sl_error("--tp %d spans processes, which must all drive the same number of GPUs: "
+                     "rank 0 drives %d, rank %d (%s) %d",
+                     tp, all[0], r, sl_boot_hostname_of(boot, r), all[r]);
+            free(all);
+            return SL_ERR_INVALID_ARG;
+        }
+    }
+    free(all);
+    if ((s = sl_parallel_span(size, rank, tp, local_gpus, span_p)) != SL_OK)
+        return s;
+    *link_p = NULL;
+    if (!spans)
+        return SL_OK;
+    if ((s = sl_tp_link_open(boot, span_p->leader_rank, link_p)) != SL_OK)
+        return s;
+    sl_info("TP group %d of %d: TP ranks %d..%d of %d here, %s (rank %d leads)",
+            span_p->dp_rank, span_p->dp, span_p->tp_first,
+            span_p->tp_first + span_p->local_tp - 1, tp,
+            span_p->leader ? "the leader" : "following", span_p->leader_rank);
+    return SL_OK;
 }
 
 sl_status_t sl_job_describe(const sl_job_t *job, char **text_p)

@@ -21,7 +21,9 @@
 #include <stddef.h>
 
 #include "bootstrap/bootstrap.h"
+#include "comm/tp_link.h"
 #include "core/status.h"
+#include "engine/parallel.h"
 #include "job/preflight.h"
 #include "topo/topo.h"
 
@@ -38,6 +40,7 @@ typedef struct sl_job {
     sl_topo_bind_mode_t cpu_bind;
     size_t gpu_first;               /* this process drives plan GPUs          */
     size_t gpu_count;               /* [gpu_first, gpu_first + gpu_count)     */
+    int live;                       /* the plan is of this machine (no --topology) */
 } sl_job_t;
 
 /* Defaults: auto bootstrap, live topology, preferred binding. */
@@ -53,6 +56,21 @@ sl_status_t sl_job_start(const sl_job_options_t *options, const sl_preflight_t *
 /* Binds the calling thread to the cores and memory of the job's local GPU
  * `i` (0 <= i < gpu_count), as --cpu-bind says. */
 sl_status_t sl_job_bind_gpu_thread(const sl_job_t *job, size_t i);
+
+/* The CUDA ordinal of local GPU `i`; -1 when there is none or the plan is
+ * of another machine (--topology). */
+int sl_job_gpu_ordinal(const sl_job_t *job, size_t i);
+
+/*
+ * Where this process stands in the DP x TP layout (engine/parallel.h) for
+ * --tp TP when it drives LOCAL_GPUS GPUs (0: the CPU backend). Collective:
+ * every rank calls it at the same point. The processes' GPU counts are
+ * compared (a TP group spans processes only when they all drive the same
+ * number), and where groups span processes each group's step link is opened
+ * (*link_p; NULL where they do not). A failure is logged; the caller aborts.
+ */
+sl_status_t sl_job_span(sl_job_t *job, int tp, int local_gpus, sl_span_t *span_p,
+                        sl_tp_link_t **link_p);
 
 /* The plan of this process as one line of JSON with its place in the job:
  * {"rank", "size", "hostname", "node_id", "num_nodes", "local_rank",

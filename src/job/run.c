@@ -438,36 +438,55 @@ int sl_run(sl_job_t *job, const sl_run_options_t *o)
         sl_job_abort(job, 1, "the output cannot be prepared (see the log of rank 0)");
 
     g.committed_at_start = sl_io_resume_count(done);
-    if (sl_boot_rank(boot) == 0 && sl_io_count_records(o->input, &g.total) != SL_OK)
-        g.total = -1;
-    if (g.total > 0)
-        g.total = (g.total + sl_boot_size(boot) - 1 - sl_boot_rank(boot)) / sl_boot_size(boot);
-
-    sl_io_reader_opts_t ro = {.group = sl_boot_rank(boot), .ngroups = sl_boot_size(boot),
-                              .skip = done};
-    sl_io_writer_opts_t wo = {.group = sl_boot_rank(boot), .ngroups = sl_boot_size(boot),
-                              .host = sl_boot_hostname(boot)};
     sl_runtime_options_t rto = o->runtime;
+    sl_tp_link_t *link = NULL;
+    sl_span_t span;
     rto.job = job;
-    if (sl_runtime_open(&rto, &g.rt) != SL_OK ||
-        sl_io_reader_open(o->input, &ro, &g.reader) != SL_OK ||
-        sl_io_writer_open(o->output, &wo, &g.writer) != SL_OK)
-        sl_job_abort(job, 1, "this DP group cannot start (see the log above)");
+    if (sl_job_span(job, rto.model.tp, sl_runtime_local_gpus(&rto), &span, &link) != SL_OK)
+        sl_job_abort(job, 1, "the TP groups cannot be laid out (see the log above)");
+    rto.tp_first = span.tp_first;
+    rto.local_tp = link != NULL ? span.local_tp : 0;
+    rto.link = link;
 
-    status = sl_run_loop(&g);
-    if (status != SL_OK)
-        sl_job_abort(job, 1, "the run failed on this DP group (see the log above)");
-    int interrupted = sl_run_stop_signal != 0 || !g.eof || g.ninflight > 0;
-    if (interrupted)
-        sl_warn("stopped by signal %d: %lld records committed by this group; in-flight work "
-                "is dropped and will be redone by --resume",
-                (int)sl_run_stop_signal, (long long)g.done);
-    for (size_t i = 0; i < g.ninflight; i++)
-        sl_run_free_request(g.inflight[i]);
-    free(g.inflight);
-    if (sl_io_writer_close(g.writer) != SL_OK)
-        sl_job_abort(job, 1, "the journal of this DP group cannot be closed");
-    sl_io_reader_close(g.reader);
+    int interrupted = 0;
+    if (span.leader) {
+        if (sl_boot_rank(boot) == 0 && sl_io_count_records(o->input, &g.total) != SL_OK)
+            g.total = -1;
+        if (g.total > 0)
+            g.total = (g.total + span.dp - 1 - span.dp_rank) / span.dp;
+        sl_io_reader_opts_t ro = {.group = span.dp_rank, .ngroups = span.dp, .skip = done};
+        sl_io_writer_opts_t wo = {.group = span.dp_rank, .ngroups = span.dp,
+                                  .host = sl_boot_hostname(boot)};
+        if (sl_runtime_open(&rto, &g.rt) != SL_OK ||
+            sl_io_reader_open(o->input, &ro, &g.reader) != SL_OK ||
+            sl_io_writer_open(o->output, &wo, &g.writer) != SL_OK)
+            sl_job_abort(job, 1, "this DP group cannot start (see the log above)");
+
+        status = sl_run_loop(&g);
+        if (status != SL_OK)
+            sl_job_abort(job, 1, "the run failed on this DP group (see the log above)");
+        interrupted = sl_run_stop_signal != 0 || !g.eof || g.ninflight > 0;
+        if (interrupted)
+            sl_warn("stopped by signal %d: %lld records committed by this group; in-flight "
+                    "work is dropped and will be redone by --resume",
+                    (int)sl_run_stop_signal, (long long)g.done);
+        for (size_t i = 0; i < g.ninflight; i++)
+            sl_run_free_request(g.inflight[i]);
+        free(g.inflight);
+        if (sl_io_writer_close(g.writer) != SL_OK)
+            sl_job_abort(job, 1, "the journal of this DP group cannot be closed");
+        sl_io_reader_close(g.reader);
+    } else {
+        /* A follower: the leader's signal handling decides when to stop. */
+        if (sl_runtime_open(&rto, &g.rt) != SL_OK)
+            sl_job_abort(job, 1, "this TP rank cannot start (see the log above)");
+        if (sl_runtime_follow(g.rt) != SL_OK)
+            sl_job_abort(job, 1, "following the TP group's leader failed (see the log above)");
+    }
+    /* The leader's closing stops its followers: before the exchange below. */
+    sl_runtime_close(g.rt);
+    g.rt = NULL;
+    sl_tp_link_close(link);
 
     /* Was every group done? Rank 0 merges either way (what exists is kept). */
     char all_done = !interrupted, mine = all_done;
@@ -491,8 +510,8 @@ int sl_run(sl_job_t *job, const sl_run_options_t *o)
                      .topology_plan_json = plan,
                      .start_time = start_epoch,
                      .tp_size = o->runtime.model.tp,
-                     .dp_size = sl_boot_size(boot),
-                     .world_size = sl_boot_size(boot) * o->runtime.model.tp,
+                     .dp_size = span.dp,
+                     .world_size = span.dp * o->runtime.model.tp,
                      .nodes = sl_boot_num_nodes(boot)},
             .complete = all_done,
             .remove_parts = all_done,
@@ -508,7 +527,6 @@ int sl_run(sl_job_t *job, const sl_run_options_t *o)
         }
         free(plan);
     }
-    sl_runtime_close(g.rt);
     sl_io_resume_destroy(done);
     free(identity);
     return exit_status;

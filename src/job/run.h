@@ -2,8 +2,11 @@
  * run.h - `slinfer run`: a prompt file through the engine into one HDF5
  * result file, exactly once across kills and resumes.
  *
- * Every rank is the leader of one DP group (the CPU backend runs TP as
- * threads inside the process) and takes records k with k % DP == group.
+ * Every rank leads one DP group (the CPU backend runs TP as threads inside
+ * the process; a GPU process holds its TP group's GPUs) and takes records k
+ * with k % DP == group -- unless --tp outgrows the GPUs of a process: then a
+ * TP group is tp / GPUs consecutive processes (job.h's sl_job_span), whose
+ * first leads it as below while the others follow its steps.
  *   rank 0  prepares the output (or checks what --resume continues), loads
  *           the committed records and broadcasts them;
  *   each    reads its share, skipping committed records, turns prompts into

@@ -10,9 +10,12 @@
 
 #include "backend/cpu/cpu_backend.h"
 #include "core/log.h"
+#include "job/job.h"
 #ifdef SL_HAVE_CUDA
 #include "backend/cuda/cuda_backend.h"
 #endif
+
+#define SL_RUNTIME_MAX_LOCAL_GPUS 64
 
 void sl_runtime_options_init(sl_runtime_options_t *options)
 {
@@ -37,6 +40,21 @@ static sl_status_t sl_runtime_tokenizer(const char *dir, sl_tok_t **tok_p)
     return sl_tok_load(dir, tok_p);
 }
 
+int sl_runtime_local_gpus(const sl_runtime_options_t *o)
+{
+    if (o->device != NULL && strcmp(o->device, "cpu") == 0)
+        return 0;
+#ifdef SL_HAVE_CUDA
+    int gpus = sl_cuda_device_count();
+    if (o->job != NULL && o->job->live && o->job->gpu_count > 0 &&
+        (int)o->job->gpu_count < gpus)
+        gpus = (int)o->job->gpu_count;
+    return gpus;
+#else
+    return 0;
+#endif
+}
+
 /* 1 for CUDA, 0 for the CPU; -1 (logged) when --device cannot be had. */
 static int sl_runtime_use_cuda(const sl_runtime_options_t *o)
 {
@@ -45,19 +63,20 @@ static int sl_runtime_use_cuda(const sl_runtime_options_t *o)
     if (strcmp(device, "cpu") == 0)
         return 0;
 #ifdef SL_HAVE_CUDA
-    int gpus = sl_cuda_device_count();
+    int gpus = sl_runtime_local_gpus(o);
+    int need = o->local_tp > 0 ? o->local_tp : o->model.tp;
     /* auto falls back to the CPU only where there is no GPU at all: a GPU
      * job whose --tp outgrows its process must not quietly load the model
      * into host memory instead. */
-    if ((strcmp(device, "cuda") == 0 || gpus > 0) && gpus < o->model.tp) {
-        sl_error("--tp %d: this process sees %d GPU(s); a TP group runs inside one process "
-                 "(one task per node with all its GPUs), TP across processes or nodes is not "
-                 "supported yet: use --tp %d or less (data parallelism takes the other GPUs "
-                 "of the job), or --device cpu",
-                 o->model.tp, gpus, gpus);
+    if ((strcmp(device, "cuda") == 0 || gpus > 0) && gpus < need) {
+        sl_error("--tp %d: this process drives %d GPU(s), and the TP group needs %d of them "
+                 "here: a TP group spans processes when every process drives the same "
+                 "number of GPUs and --tp is a multiple of it; use --tp %d or less, or "
+                 "--device cpu",
+                 o->model.tp, gpus, need, gpus);
         return -1;
     }
-    return gpus >= o->model.tp;
+    return gpus > 0 && gpus >= need;
 #else
     if (strcmp(device, "cuda") == 0) {
         sl_error("--device cuda: this slinfer was built without CUDA");
@@ -95,6 +114,17 @@ static sl_status_t sl_runtime_backend(const sl_runtime_options_t *o, sl_runtime_
         co.disable_cuda_graph = o->disable_cuda_graph;
         co.disable_custom_all_reduce = o->disable_custom_all_reduce;
         co.job = o->job;
+        co.tp_first = o->tp_first;
+        co.local_tp = o->local_tp;
+        co.link = o->link;
+        /* The job's share of the node's GPUs (several processes per node);
+         * without a job, or a plan of another machine: 0, 1, ... */
+        int devices[SL_RUNTIME_MAX_LOCAL_GPUS], nlocal = o->local_tp > 0 ? o->local_tp
+                                                                        : o->model.tp;
+        bool mapped = o->job != NULL && nlocal <= SL_RUNTIME_MAX_LOCAL_GPUS;
+        for (int i = 0; mapped && i < nlocal; i++)
+            mapped = (devices[i] = sl_job_gpu_ordinal(o->job, (size_t)i)) >= 0;
+        co.devices = mapped ? devices : NULL;
         if ((status = sl_cuda_backend_create(rt->model, &co, &rt->backend)) != SL_OK)
             return status;
         rt->num_blocks = rt->backend->limits.num_blocks;
@@ -118,6 +148,22 @@ sl_status_t sl_runtime_open(const sl_runtime_options_t *o, sl_runtime_t **rt_p)
             sl_error("out of memory opening the model");
         free(rt);
         return rt == NULL ? SL_ERR_NO_MEMORY : SL_ERR_NO_DEVICE;
+    }
+    if (o->tp_first > 0) {
+        /* A follower: its backend runs what the leader's engine plans. */
+        rt->follower = true;
+        if (!cuda) {
+            sl_error("TP ranks %d..: following a TP group across processes needs the CUDA "
+                     "backend",
+                     o->tp_first);
+            status = SL_ERR_UNSUPPORTED;
+            goto err;
+        }
+        if ((status = sl_model_load(o->model_dir, &o->model, &rt->model)) != SL_OK ||
+            (status = sl_runtime_backend(o, rt, cuda)) != SL_OK)
+            goto err;
+        *rt_p = rt;
+        return SL_OK;
     }
     if ((status = sl_model_load(o->model_dir, &o->model, &rt->model)) != SL_OK ||
         (status = sl_runtime_tokenizer(o->model_dir, &rt->tok)) != SL_OK ||
@@ -143,6 +189,16 @@ sl_status_t sl_runtime_open(const sl_runtime_options_t *o, sl_runtime_t **rt_p)
 err:
     sl_runtime_close(rt);
     return status;
+}
+
+sl_status_t sl_runtime_follow(sl_runtime_t *rt)
+{
+#ifdef SL_HAVE_CUDA
+    if (rt->follower)
+        return sl_cuda_backend_follow(rt->backend);
+#endif
+    sl_error("this runtime leads its group: it has no leader to follow");
+    return SL_ERR_INVALID_ARG;
 }
 
 void sl_runtime_close(sl_runtime_t *rt)

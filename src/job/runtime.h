@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "backend/backend.h"
+#include "comm/tp_link.h"
 #include "core/status.h"
 #include "engine/engine.h"
 #include "engine/gen_config.h"
@@ -35,10 +36,18 @@ typedef struct sl_runtime_options {
     int32_t cuda_graph_max_bs;  /* --cuda-graph-max-bs (0: default)       */
     int disable_cuda_graph;     /* --disable-cuda-graph                   */
     int disable_custom_all_reduce; /* --disable-custom-all-reduce: NCCL only */
-    const struct sl_job *job;   /* binds GPU worker threads; NULL: none   */
+    const struct sl_job *job;   /* binds GPU worker threads and picks their GPUs
+                                   (its share of the node's); NULL: none, GPUs
+                                   0, 1, ...                              */
+    int tp_first, local_tp;     /* a TP group that spans processes (job.h's
+                                   sl_job_span): this process's TP ranks;
+                                   0, 0: the whole group                  */
+    sl_tp_link_t *link;         /* and its step link                       */
 } sl_runtime_options_t;
 
 typedef struct sl_runtime {
+    bool follower;               /* follows its group leader's steps: no
+                                    engine, tokenizer or template          */
     sl_model_t *model;
     sl_tok_t *tok;               /* NULL: the folder has no tokenizer.json */
     sl_chat_template_t *chat;    /* NULL: no chat template                 */
@@ -50,11 +59,21 @@ typedef struct sl_runtime {
 
 void sl_runtime_options_init(sl_runtime_options_t *options);
 
+/* GPUs a runtime of OPTIONS would drive in this process: 0 for the CPU
+ * backend (--device cpu, a build without CUDA, no GPU), else the job's share
+ * of the node's GPUs (or every GPU the process sees, without a job). */
+int sl_runtime_local_gpus(const sl_runtime_options_t *options);
+
 /* Loads everything; errors are logged where they happen. The backend is
  * CUDA with --device cuda, or with auto when this build has CUDA and the
- * process sees at least --tp GPUs; the CPU otherwise. */
+ * process sees a GPU; the CPU otherwise. A follower (tp_first > 0) loads
+ * only the model's weights of its TP ranks into its backend. */
 sl_status_t sl_runtime_open(const sl_runtime_options_t *options, sl_runtime_t **rt_p);
 void sl_runtime_close(sl_runtime_t *rt);
+
+/* A follower: runs its leader's steps until the leader's runtime closes
+ * (SL_OK) or something fails (logged). */
+sl_status_t sl_runtime_follow(sl_runtime_t *rt);
 
 /* The prompt of REQUEST as token ids: text is tokenized (special tokens as
  * the tokenizer's post-processor adds them), chat messages are rendered with

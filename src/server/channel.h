@@ -1,17 +1,11 @@
 /*
  * channel.h - the DP channel between rank 0 (the HTTP head) and every other
- * rank, each of which leads its own DP group on the CPU backend.
+ * DP group leader (every rank, unless TP groups span processes).
  *
- * Setup, called by every rank at the same point of the start-up:
- *   1. rank 0 listens on an ephemeral TCP port of every address and draws a
- *      random 64-bit job nonce;
- *   2. the bootstrap broadcasts "NONCE PORT ADDR ADDR..." (rank 0's IPv4
- *      addresses, loopback last, as the liveness star does);
- *   3. every other rank connects to the first address that answers and
- *      sends HELLO (protocol version, its rank, the nonce), so a stray
- *      connection to the port can never pose as a peer;
- *   4. rank 0 accepts until every rank has said hello, or
- *      SLINFER_CONNECT_TIMEOUT seconds (default 120) pass.
+ * Set up by every rank at the same point of the start-up, as a star
+ * (comm/star.h) whose hub is rank 0 and whose members are the other DP group
+ * leaders (the followers of a TP group that spans processes take part in the
+ * setup but not in the channel).
  * Then frames (wire.h) flow: remote.c on rank 0, worker.c on the others.
  */
 #ifndef SL_SERVER_CHANNEL_H
@@ -21,10 +15,11 @@
 #include "core/status.h"
 #include "server/group.h"
 
-/* The setup above. Rank 0 gets *fds_p = [size] sockets (fds[r] for rank
- * r >= 1, fds[0] = -1; the caller frees the array); the others get *fd_p.
- * A failure is logged; the caller aborts the job. */
-sl_status_t sl_server_channel_setup(sl_boot_t *boot, int **fds_p, int *fd_p);
+/* The setup above; LEADER: this rank leads a DP group. Rank 0 gets
+ * *fds_p = [size] sockets (fds[r] for each leader r >= 1, -1 for the others;
+ * the caller frees the array); the other leaders get *fd_p. A failure is
+ * logged; the caller aborts the job. */
+sl_status_t sl_server_channel_setup(sl_boot_t *boot, int leader, int **fds_p, int *fd_p);
 
 /* Rank 0: the group of rank RANK (DP group INDEX) over socket FD (taken). It
  * becomes ready when the rank's engine says READY. */

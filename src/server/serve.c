@@ -160,45 +160,74 @@ static int sl_server_head(const sl_server_options_t *o, sl_runtime_t *rt,
     return status;
 }
 
+/* A follower of a TP group across processes: runs its leader's steps until
+ * the leader's engine stops. Returns the exit status. */
+static int sl_server_follow(sl_job_t *job, const sl_runtime_options_t *o, sl_tp_link_t *link)
+{
+    sl_runtime_t *rt = NULL;
+
+    if (sl_runtime_open(o, &rt) != SL_OK)
+        sl_job_abort(job, 1, "serve: the model could not be opened");
+    if (sl_runtime_follow(rt) != SL_OK)
+        sl_job_abort(job, 1, "serve: following the TP group's leader failed");
+    sl_runtime_close(rt);
+    sl_tp_link_close(link);
+    sl_server_signals_remove();
+    return 0;
+}
+
 int sl_server_serve(sl_job_t *job, const sl_server_options_t *o)
 {
     int rank = sl_boot_rank(job->boot), size = sl_boot_size(job->boot), status = 1;
     sl_server_options_t opt = *o;
     sl_runtime_t *rt = NULL;
     sl_server_group_t **groups = NULL;
+    sl_tp_link_t *link = NULL;
+    sl_span_t span;
     int *fds = NULL, fd = -1;
 
     if (sl_server_signals_install() != SL_OK)
         sl_job_abort(job, 1, "serve: cannot handle signals");
+    opt.runtime.job = job;
+    if (sl_job_span(job, opt.runtime.model.tp, sl_runtime_local_gpus(&opt.runtime), &span,
+                    &link) != SL_OK)
+        sl_job_abort(job, 1, "serve: the TP groups cannot be laid out");
+    opt.runtime.tp_first = span.tp_first;
+    opt.runtime.local_tp = link != NULL ? span.local_tp : 0;
+    opt.runtime.link = link;
     /* Every rank joins the channel before loading, so nobody waits for the
      * slowest load to connect. */
-    if (size > 1 && sl_server_channel_setup(job->boot, &fds, &fd) != SL_OK)
+    if (size > 1 && sl_server_channel_setup(job->boot, span.leader, &fds, &fd) != SL_OK)
         sl_job_abort(job, 1, "serve: the DP channel could not be set up");
+    if (!span.leader)
+        return sl_server_follow(job, &opt.runtime, link);
     /* Inter-token latencies need every token's time. */
     opt.runtime.engine.record_token_times = true;
     if (sl_runtime_open(&opt.runtime, &rt) != SL_OK)
         sl_job_abort(job, 1, "serve: the model could not be opened");
-    if ((groups = calloc((size_t)(rank == 0 ? size : 1), sizeof(*groups))) == NULL ||
-        sl_server_local_create(rank, rt->engine, &groups[0]) != SL_OK)
+    if ((groups = calloc((size_t)(rank == 0 ? span.dp : 1), sizeof(*groups))) == NULL ||
+        sl_server_local_create(span.dp_rank, rt->engine, &groups[0]) != SL_OK)
         sl_job_abort(job, 1, "serve: the engine thread could not start");
 
     if (rank == 0) {
-        for (int r = 1; r < size; r++) {
-            if (sl_server_remote_create(r, r, sl_boot_hostname_of(job->boot, r), fds[r],
-                                        &groups[r]) != SL_OK)
+        for (int g = 1; g < span.dp; g++) {
+            int r = g * span.per_group; /* the group's leader */
+            if (sl_server_remote_create(g, r, sl_boot_hostname_of(job->boot, r), fds[r],
+                                        &groups[g]) != SL_OK)
                 sl_job_abort(job, 1, "serve: the DP channel could not start");
         }
-        status = sl_server_head(&opt, rt, groups, size);
+        status = sl_server_head(&opt, rt, groups, span.dp);
         if (status != 0 && size > 1)
             sl_job_abort(job, status, "serve: rank 0 failed");
     } else {
         status = sl_server_worker_run(fd, groups[0]) == SL_OK ? 0 : 1;
     }
-    for (int g = 0; g < (rank == 0 ? size : 1); g++)
+    for (int g = 0; g < (rank == 0 ? span.dp : 1); g++)
         sl_server_group_destroy(groups[g]);
     free(groups);
     free(fds);
     sl_runtime_close(rt);
+    sl_tp_link_close(link);
     sl_server_signals_remove();
     return status;
 }

@@ -9,7 +9,7 @@
  * the cursor bad and the frame is refused as a whole.
  *
  *   head -> worker                         worker -> head
- *   SUBMIT  id, prompt ids, sampling       HELLO   version, rank, job nonce
+ *   SUBMIT  id, prompt ids, sampling       (the hello is comm/star.h's)
  *   ABORT   id (the client went away)      READY   (the engine runs)
  *   SHUTDOWN                               DELTA   id, output delta (output.h)
  *                                          STATS   the group's stats (metrics.h)
@@ -36,7 +36,7 @@
 #define SL_WIRE_MAX_FRAME (64u << 20) /* bytes of payload */
 
 typedef enum {
-    SL_WIRE_HELLO = 1,
+    /* 1: a hello in version 1; the star's own hello took its place */
     SL_WIRE_READY = 2,
     SL_WIRE_SUBMIT = 3,
     SL_WIRE_ABORT = 4,

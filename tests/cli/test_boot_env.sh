@@ -4,7 +4,8 @@
 # boot_probe's collectives on 4 ranks started in any order; a rank that dies,
 # aborts or hangs ends every rank non-zero (never a hang); bad settings get
 # a message naming the variable; `slinfer run` over two env ranks (two DP
-# groups) writes every record once.
+# groups) writes every record once; TP step links between env ranks carry
+# every byte and a dead leader fails its followers.
 . "$(dirname "$0")/testlib.sh"
 
 : "${SLINFER:?set SLINFER to the slinfer binary}"
@@ -78,7 +79,19 @@ expect_status 1 "rank 0 never comes" -- env SLINFER_BOOT_TIMEOUT=2 SLINFER_RANK=
 expect_match "$err" "rank 1 cannot reach rank 0 at 127\.0\.0\.1:$((base + 5))" \
     "rank 0 never comes: message"
 
-# 6. slinfer run over two env ranks: two DP groups share the input.
+# 6. TP step links (comm/tp_link.h): two groups of two ranks, every byte of
+# frames from 0 B to 3 MiB arrives; a leader that dies fails its followers.
+ranks 4 $((base + 7)) "$probe" --tp-link 2 >/dev/null
+expect_match "$(all_rc 4)" '^0 0 0 0$' "TP links of 2: every rank exits 0"
+links=$(cat "$work"/[0-3].out | grep -c '"link_ok": true')
+leaders=$(cat "$work"/[0-3].out | grep -c '"followers": 1')
+expect_match "$links $leaders" '^4 2$' "TP links of 2: every frame intact, 2 leaders with 1 follower"
+secs=$(ranks 4 $((base + 8)) "$probe" --tp-link 4 --die-rank 0)
+expect_match "$(all_rc 4)" '^[1-9][0-9]* [1-9][0-9]* [1-9][0-9]* [1-9][0-9]*$' \
+    "TP link: a dead leader fails every follower"
+expect_match "$secs" '^([0-9]|1[0-9])$' "TP link: dead leader, over in under 20 s ($secs s)"
+
+# 7. slinfer run over two env ranks: two DP groups share the input.
 "$SLINFER" make-model --config "$srcdir/examples/tiny-model/config.json" \
     --tokenizer "$srcdir/examples/tiny-model" --output "$work/model" >/dev/null ||
     fail "make-model"

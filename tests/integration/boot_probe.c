@@ -18,6 +18,12 @@
  *   --hang-rank R     rank R sleeps forever after init (the others must
  *                     time out: run with a short SLINFER_BOOT_TIMEOUT)
  *   --iters N         timed rounds (default 10)
+ *   --tp-link N       instead: groups of N consecutive ranks open their TP
+ *                     step link (comm/tp_link.h); each leader sends frames of
+ *                     0 B, 1 B, 4 KiB and 3 MiB, the followers check every
+ *                     byte; prints {"rank","link_ok","leader","followers"}.
+ *                     With --die-rank R, leader R dies after the first frame
+ *                     (its followers must fail, not hang)
  *
  * Run by tests/integration/test_bootstrap.sh under srun and by
  * tests/cli/test_boot_env.sh with the env bootstrap; built by
@@ -36,6 +42,7 @@
 #include <jansson.h>
 
 #include "bootstrap/bootstrap.h"
+#include "comm/tp_link.h"
 #include "core/log.h"
 
 /* LeakSanitizer (--enable-sanitizers): libpmix 4.2 leaks a few strdup'ed
@@ -58,7 +65,7 @@ static void probe_usage(void)
 {
     fprintf(stderr, "usage: boot_probe [--bootstrap auto|pmix|env|single] "
                     "[--die-rank R] [--abort-rank R] [--hang-rank R] "
-                    "[--iters N]\n");
+                    "[--iters N] [--tp-link N]\n");
     exit(2);
 }
 
@@ -82,6 +89,52 @@ static void probe_check(sl_boot_t *boot, sl_status_t status, const char *what)
     snprintf(msg, sizeof(msg), "boot_probe: %s failed on rank %d: %s", what,
              sl_boot_rank(boot), sl_status_string(status));
     sl_boot_abort(boot, 1, msg);
+}
+
+/* Byte I of frame F from LEADER. */
+static unsigned char probe_byte(size_t i, int f, int leader)
+{
+    return (unsigned char)((i * 7 + (size_t)f * 13 + (size_t)leader) & 255);
+}
+
+/* --tp-link GROUP: see the header. Returns the exit status. */
+static int probe_tp_link(sl_boot_t *boot, int group, int die_rank)
+{
+    static const size_t sizes[] = {0, 1, 4096, 3u << 20};
+    const int nframes = (int)(sizeof(sizes) / sizeof(sizes[0]));
+    int rank = sl_boot_rank(boot), leader = rank - rank % group;
+    sl_tp_link_t *link;
+    bool ok = true;
+
+    probe_check(boot, sl_tp_link_open(boot, group > 1 ? leader : -1, &link), "tp_link_open");
+    for (int f = 0; link != NULL && f < nframes; f++) {
+        if (sl_tp_link_is_leader(link)) {
+            unsigned char *buf = malloc(sizes[f] + 1);
+            for (size_t i = 0; buf != NULL && i < sizes[f]; i++)
+                buf[i] = probe_byte(i, f, leader);
+            probe_check(boot, buf != NULL ? sl_tp_link_send(link, buf, sizes[f]) : SL_ERR_NO_MEMORY,
+                        "tp_link_send");
+            free(buf);
+            if (rank == die_rank) {
+                fprintf(stderr, "boot_probe: leader %d killing itself\n", rank);
+                raise(SIGKILL);
+            }
+        } else {
+            const void *buf;
+            size_t len;
+            probe_check(boot, sl_tp_link_recv(link, &buf, &len), "tp_link_recv");
+            ok = ok && len == sizes[f];
+            for (size_t i = 0; ok && i < len; i++)
+                ok = ((const unsigned char *)buf)[i] == probe_byte(i, f, leader);
+        }
+    }
+    int followers = link != NULL ? sl_tp_link_followers(link) : 0;
+    sl_tp_link_close(link);
+    probe_check(boot, sl_boot_barrier(boot), "barrier");
+    printf("{\"rank\": %d, \"link_ok\": %s, \"leader\": %d, \"followers\": %d}\n", rank,
+           ok ? "true" : "false", leader, followers);
+    sl_boot_finalize(boot);
+    return ok ? 0 : 1;
 }
 
 /* Every rank's hostname through a variable-size allgather. */
@@ -189,7 +242,7 @@ static bool probe_layout(sl_boot_t *boot)
 int main(int argc, char **argv)
 {
     const char *backend = "auto";
-    int die_rank = -1, abort_rank = -1, hang_rank = -1, iters = 10;
+    int die_rank = -1, abort_rank = -1, hang_rank = -1, iters = 10, tp_link = 0;
     sl_boot_t *boot;
     sl_status_t status;
     double t0, t1, init_ms, barrier_us = 0, allgather_us = 0, bcast_us = 0;
@@ -208,6 +261,8 @@ int main(int argc, char **argv)
             hang_rank = probe_int_arg(argv[++i]);
         else if (strcmp(argv[i], "--iters") == 0 && i + 1 < argc)
             iters = probe_int_arg(argv[++i]);
+        else if (strcmp(argv[i], "--tp-link") == 0 && i + 1 < argc)
+            tp_link = probe_int_arg(argv[++i]);
         else
             probe_usage();
     }
@@ -218,6 +273,8 @@ int main(int argc, char **argv)
     if (status != SL_OK)
         return 1; /* the bootstrap logged why */
     init_ms = (probe_now_us() - t0) / 1e3;
+    if (tp_link > 0)
+        return probe_tp_link(boot, tp_link, die_rank);
 
     if (sl_boot_rank(boot) == die_rank) {
         fprintf(stderr, "boot_probe: rank %d killing itself\n", die_rank);

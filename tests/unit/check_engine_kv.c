@@ -340,9 +340,9 @@ START_TEST(plan_pack_unpack)
     buf2[0] ^= 1;
     /* sequence 0 claims 5 blocks: more than the 4 entries */
     int32_t bad = 5;
-    memcpy(buf2 + 32 + sizeof(rows) + 8, &bad, 4);
+    memcpy(buf2 + 32 + sizeof(rows) + 16 + 8, &bad, 4);
     ck_assert_int_eq(sl_step_plan_unpack(buf2, size, &out2), SL_ERR_FORMAT);
-    mc_assert_logged(mc_log_end(), "step plan: sequence 0: 3 tokens, 5 blocks");
+    mc_assert_logged(mc_log_end(), "packed batch: sequence 0: 3 tokens, 5 blocks");
     sl_step_plan_free(out);
     free(buf);
     free(buf2);

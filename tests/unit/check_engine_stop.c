@@ -163,6 +163,44 @@ START_TEST(parallel_layout)
 }
 END_TEST
 
+START_TEST(parallel_span)
+{
+    sl_span_t s;
+    /* the group fits the process: every process leads its own */
+    ck_assert_int_eq(sl_parallel_span(3, 2, 2, 4, &s), SL_OK);
+    ck_assert_int_eq(s.per_group, 1);
+    ck_assert_int_eq(s.dp, 3);
+    ck_assert_int_eq(s.dp_rank, 2);
+    ck_assert_int_eq(s.tp_first, 0);
+    ck_assert_int_eq(s.local_tp, 2);
+    ck_assert(s.leader);
+    /* the CPU backend (no GPUs): likewise */
+    ck_assert_int_eq(sl_parallel_span(2, 1, 8, 0, &s), SL_OK);
+    ck_assert_int_eq(s.per_group, 1);
+    ck_assert_int_eq(s.local_tp, 8);
+    /* TP 8 over processes of 4 GPUs: pairs of processes */
+    ck_assert_int_eq(sl_parallel_span(6, 3, 8, 4, &s), SL_OK);
+    ck_assert_int_eq(s.per_group, 2);
+    ck_assert_int_eq(s.dp, 3);
+    ck_assert_int_eq(s.dp_rank, 1);
+    ck_assert_int_eq(s.tp_first, 4);
+    ck_assert_int_eq(s.local_tp, 4);
+    ck_assert_int_eq(s.leader_rank, 2);
+    ck_assert(!s.leader);
+    /* TP 4 over single-GPU processes */
+    ck_assert_int_eq(sl_parallel_span(8, 4, 4, 1, &s), SL_OK);
+    ck_assert_int_eq(s.tp_first, 0);
+    ck_assert_int_eq(s.leader_rank, 4);
+    ck_assert(s.leader);
+    mc_log_begin();
+    ck_assert_int_eq(sl_parallel_span(4, 0, 6, 4, &s), SL_ERR_INVALID_ARG);
+    ck_assert_int_eq(sl_parallel_span(3, 0, 4, 2, &s), SL_ERR_INVALID_ARG);
+    const char *logged = mc_log_end();
+    mc_assert_logged(logged, "--tp 6 spans processes of 4 GPUs each: it must be a multiple of 4");
+    mc_assert_logged(logged, "the job has 3 processes, not a multiple of 2");
+}
+END_TEST
+
 static Suite *stop_suite(void)
 {
     Suite *s = suite_create("engine_stop");
@@ -172,6 +210,7 @@ static Suite *stop_suite(void)
     tcase_add_test(tc, stop_tokens);
     tcase_add_test(tc, generation_config);
     tcase_add_test(tc, parallel_layout);
+    tcase_add_test(tc, parallel_span);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -17,6 +17,7 @@
 #include <time.h>
 
 #include "backend/cuda/cuda_internal.h"
+#include "comm/tp_link.h"
 #include "core/log.h"
 #include "job/job.h"
 
@@ -110,7 +111,7 @@ static void *sl_cuda_rank_main(void *arg)
 
     if (e != cudaSuccess)
         sl_error("rank %d: cudaSetDevice(%d): %s", r->rank, r->device, cudaGetErrorString(e));
-    if (be->opt.job != NULL && sl_job_bind_gpu_thread(be->opt.job, (size_t)r->rank) != SL_OK)
+    if (be->opt.job != NULL && sl_job_bind_gpu_thread(be->opt.job, (size_t)r->local) != SL_OK)
         sl_warn("rank %d: could not bind to GPU %d's cores; running unbound", r->rank,
                 r->device);
     pthread_mutex_lock(&be->mutex);
@@ -150,13 +151,13 @@ static sl_status_t sl_cuda_run_all(sl_cuda_backend_t *be, sl_cuda_cmd_t cmd)
 {
     pthread_mutex_lock(&be->mutex);
     be->cmd = cmd;
-    be->pending = be->tp;
+    be->pending = be->nlocal;
     be->cmd_id++;
     pthread_cond_broadcast(&be->start);
     while (be->pending > 0)
         pthread_cond_wait(&be->done, &be->mutex);
     pthread_mutex_unlock(&be->mutex);
-    for (int i = 0; i < be->tp; i++)
+    for (int i = 0; i < be->nlocal; i++)
         if (be->ranks[i].status != SL_OK)
             return be->ranks[i].status;
     return SL_OK;
@@ -164,18 +165,50 @@ static sl_status_t sl_cuda_run_all(sl_cuda_backend_t *be, sl_cuda_cmd_t cmd)
 
 /* ---- steps ------------------------------------------------------------------ */
 
+sl_status_t sl_cuda_run_local_step(sl_cuda_backend_t *be)
+{
+    return sl_cuda_run_all(be, SL_CUDA_CMD_STEP);
+}
+
+/* Runs the planned step of BATCH: first to the followers when the group
+ * spans processes (this is its leader: only the leader has callers). */
+static sl_status_t sl_cuda_run_planned(sl_cuda_backend_t *be, const sl_batch_t *batch)
+{
+    if (be->link != NULL) {
+        sl_status_t s = sl_cuda_link_send_step(be, batch);
+        if (s != SL_OK) {
+            atomic_store(&be->failed, 1);
+            return s;
+        }
+    }
+    return sl_cuda_run_all(be, SL_CUDA_CMD_STEP);
+}
+
+/* Steps come from the engine on the leader only. */
+static sl_status_t sl_cuda_check_usable(const sl_cuda_backend_t *be)
+{
+    if (atomic_load(&be->failed)) {
+        sl_error("CUDA backend: unusable after an earlier failure");
+        return SL_ERR_CUDA;
+    }
+    if (be->opt.tp_first != 0) {
+        sl_error("CUDA backend: TP ranks %d.. follow the leader's steps "
+                 "(sl_cuda_backend_follow); they take none of their own",
+                 be->opt.tp_first);
+        return SL_ERR_INVALID_ARG;
+    }
+    return SL_OK;
+}
+
 static sl_status_t sl_cuda_step(sl_cuda_backend_t *be, const sl_batch_t *batch, int greedy,
                                 float *logits, int32_t *tokens_out)
 {
     sl_status_t s;
 
-    if (atomic_load(&be->failed)) {
-        sl_error("CUDA backend: unusable after an earlier failure");
-        return SL_ERR_CUDA;
-    }
-    if ((s = sl_cuda_plan_step(be, batch, greedy, logits, tokens_out)) != SL_OK)
+    if ((s = sl_cuda_check_usable(be)) != SL_OK ||
+        (s = sl_cuda_plan_step(be, batch, greedy, logits, tokens_out)) != SL_OK)
         return s;
-    return sl_cuda_run_all(be, SL_CUDA_CMD_STEP);
+    return sl_cuda_run_planned(be, batch);
 }
 
 static sl_status_t sl_cuda_forward(sl_backend_t *base, const sl_batch_t *batch, float *logits)
@@ -205,14 +238,11 @@ sl_status_t sl_cuda_backend_forward_sample(sl_backend_t *base, const sl_batch_t 
         sl_error("sl_cuda_backend_forward_sample: not a CUDA backend");
         return SL_ERR_INVALID_ARG;
     }
-    if (atomic_load(&be->failed)) {
-        sl_error("CUDA backend: unusable after an earlier failure");
-        return SL_ERR_CUDA;
-    }
-    if ((s = sl_cuda_plan_step(be, batch, 0, NULL, NULL)) != SL_OK ||
+    if ((s = sl_cuda_check_usable(be)) != SL_OK ||
+        (s = sl_cuda_plan_step(be, batch, 0, NULL, NULL)) != SL_OK ||
         (s = sl_cuda_sample_plan(be, batch->num_logits, rows, hist, results)) != SL_OK)
         return s;
-    return sl_cuda_run_all(be, SL_CUDA_CMD_STEP);
+    return sl_cuda_run_planned(be, batch);
 }
 
 void sl_cuda_backend_get_info(const sl_backend_t *base, sl_cuda_backend_info_t *info)
@@ -250,7 +280,9 @@ static void sl_cuda_destroy(sl_backend_t *base)
     sl_cuda_backend_t *be = (sl_cuda_backend_t *)base;
     int started = 0;
 
-    for (int i = 0; be->ranks != NULL && i < be->tp; i++)
+    if (be->link != NULL && be->opt.tp_first == 0)
+        sl_cuda_link_send_stop(be);
+    for (int i = 0; be->ranks != NULL && i < be->nlocal; i++)
         started += be->ranks[i].thread_started;
     if (started > 0) {
         pthread_mutex_lock(&be->mutex);
@@ -259,11 +291,11 @@ static void sl_cuda_destroy(sl_backend_t *base)
         be->cmd_id++;
         pthread_cond_broadcast(&be->start);
         pthread_mutex_unlock(&be->mutex);
-        for (int i = 0; i < be->tp; i++)
+        for (int i = 0; i < be->nlocal; i++)
             if (be->ranks[i].thread_started)
                 pthread_join(be->ranks[i].thread, NULL);
     }
-    for (int i = 0; be->ranks != NULL && i < be->tp; i++)
+    for (int i = 0; be->ranks != NULL && i < be->nlocal; i++)
         sl_cuda_rank_release(&be->ranks[i]);
     sl_cuda_ar_destroy(be->ar);
     if (be->arena_host != NULL)
@@ -275,6 +307,7 @@ static void sl_cuda_destroy(sl_backend_t *base)
     free(be->pos_tmp);
     free(be->seq_of_tmp);
     free(be->slots_tmp);
+    free(be->frame);
     free(be->ranks);
     sl_rope_table_free(be->rope);
     pthread_cond_destroy(&be->done);
@@ -349,22 +382,27 @@ static sl_status_t sl_cuda_sizes(sl_cuda_backend_t *be)
     if (be->logit_chunk < graph_max)
         be->logit_chunk = graph_max;
 
+    /* every rank's vocabulary: the gathered logits are padded to the largest */
     be->vocab_pad = 0;
     for (int r = 0; r < be->tp; r++) {
         const sl_rank_geometry_t *g = &be->model->ranks[r].geometry;
-        sl_cuda_rank_t *rk = &be->ranks[r];
+        int64_t vocab_local = g->vocab_end - g->vocab_begin;
+        if (vocab_local < 1) {
+            sl_error("CUDA backend: TP %d leaves rank %d no vocabulary rows", be->tp, r);
+            return SL_ERR_UNSUPPORTED;
+        }
+        if (vocab_local > be->vocab_pad)
+            be->vocab_pad = (int32_t)vocab_local;
+    }
+    for (int i = 0; i < be->nlocal; i++) {
+        sl_cuda_rank_t *rk = &be->ranks[i];
+        const sl_rank_geometry_t *g = &be->model->ranks[rk->rank].geometry;
         rk->heads = (int32_t)g->num_heads;
         rk->kv_heads = (int32_t)g->num_kv_heads;
         rk->inter = (int32_t)g->intermediate;
         rk->qkv_dim = (int32_t)((g->num_heads + 2 * g->num_kv_heads) * c->head_dim);
         rk->vocab_begin = (int32_t)g->vocab_begin;
         rk->vocab_local = (int32_t)(g->vocab_end - g->vocab_begin);
-        if (rk->vocab_local < 1) {
-            sl_error("CUDA backend: TP %d leaves rank %d no vocabulary rows", be->tp, r);
-            return SL_ERR_UNSUPPORTED;
-        }
-        if (rk->vocab_local > be->vocab_pad)
-            be->vocab_pad = rk->vocab_local;
     }
     be->kv_block_bytes = 2 * (size_t)be->block_size * (size_t)be->ranks[0].kv_heads *
                          (size_t)c->head_dim * 2;
@@ -401,18 +439,18 @@ static sl_status_t sl_cuda_nccl_init(sl_cuda_backend_t *be)
 
     if (be->tp == 1)
         return SL_OK;
-    if (be->opt.nccl_id != NULL)
-        memcpy(&id, be->opt.nccl_id, sizeof(id));
+    if (be->link != NULL)
+        SL_RETURN_IF(sl_cuda_link_nccl_id(be, &id));
     else
         SL_NCCL_RETURN_IF_ERROR(ncclGetUniqueId(&id));
     SL_NCCL_RETURN_IF_ERROR(ncclGroupStart());
-    for (int r = 0; r < be->tp; r++) {
-        cudaError_t e = cudaSetDevice(be->ranks[r].device);
-        ncclResult_t n = e == cudaSuccess
-                             ? ncclCommInitRank(&be->ranks[r].nccl, be->tp, id, r)
-                             : ncclInvalidUsage;
+    for (int i = 0; i < be->nlocal; i++) {
+        sl_cuda_rank_t *r = &be->ranks[i];
+        cudaError_t e = cudaSetDevice(r->device);
+        ncclResult_t n = e == cudaSuccess ? ncclCommInitRank(&r->nccl, be->tp, id, r->rank)
+                                          : ncclInvalidUsage;
         if (n != ncclSuccess) {
-            sl_error("ncclCommInitRank for rank %d on GPU %d: %s", r, be->ranks[r].device,
+            sl_error("ncclCommInitRank for rank %d on GPU %d: %s", r->rank, r->device,
                      e != cudaSuccess ? cudaGetErrorString(e) : ncclGetErrorString(n));
             (void)ncclGroupEnd();
             return SL_ERR_NCCL;
@@ -439,6 +477,10 @@ static sl_status_t sl_cuda_custom_ar_init(sl_cuda_backend_t *be)
         sl_debug("CUDA backend: custom all-reduce off (--disable-custom-all-reduce, "
                  "SLINFER_CUSTOM_ALLREDUCE=0 or SLINFER_CUSTOM_ALLREDUCE_MAX_BYTES=0): NCCL "
                  "for every all-reduce");
+        return SL_OK;
+    }
+    if (be->nlocal < be->tp) {
+        sl_debug("CUDA backend: the TP group spans processes: NCCL for every all-reduce");
         return SL_OK;
     }
     if (be->tp > SL_CUDA_AR_MAX_RANKS) {
@@ -470,7 +512,7 @@ static sl_status_t sl_cuda_kv_blocks(sl_cuda_backend_t *be)
     size_t per_block = (size_t)c->num_layers * be->kv_block_bytes;
     size_t min_free = SIZE_MAX;
 
-    for (int r = 0; r < be->tp; r++) {
+    for (int r = 0; r < be->nlocal; r++) {
         size_t free_b = 0, total_b = 0;
         SL_CUDA_RETURN_IF_ERROR(cudaSetDevice(be->ranks[r].device));
         SL_CUDA_RETURN_IF_ERROR(cudaMemGetInfo(&free_b, &total_b));
@@ -487,6 +529,9 @@ static sl_status_t sl_cuda_kv_blocks(sl_cuda_backend_t *be)
             return SL_ERR_NO_MEMORY;
         }
         be->num_blocks = want > INT32_MAX / 2 ? INT32_MAX / 2 : (int32_t)want;
+        /* block ids index every rank's cache alike */
+        if (be->link != NULL)
+            SL_RETURN_IF(sl_cuda_link_min_blocks(be, &be->num_blocks));
     }
     if ((int64_t)be->num_blocks * be->block_size > INT32_MAX) {
         sl_error("CUDA backend: %d KV blocks of %d exceed 2^31 slots", be->num_blocks,
@@ -523,32 +568,47 @@ sl_status_t sl_cuda_backend_create(const sl_model_t *model, const sl_cuda_option
         sl_cuda_options_init(&be->opt);
     if (be->opt.mem_fraction_static == 0)
         be->opt.mem_fraction_static = 0.9;
+    be->nlocal = be->opt.local_tp > 0 ? be->opt.local_tp : be->tp;
+    if (be->opt.tp_first < 0 || be->nlocal > be->tp || be->opt.tp_first > be->tp - be->nlocal ||
+        (be->nlocal < be->tp) != (be->opt.link != NULL) ||
+        (be->opt.link != NULL &&
+         sl_tp_link_is_leader(be->opt.link) != (be->opt.tp_first == 0))) {
+        sl_error("CUDA backend: TP ranks %d..%d of a group of %d%s: not a slice of the group, "
+                 "or a group that spans processes without its step link",
+                 be->opt.tp_first, be->opt.tp_first + be->nlocal - 1, be->tp,
+                 be->opt.link != NULL ? " over a link" : "");
+        s = SL_ERR_INVALID_ARG;
+        goto err;
+    }
+    be->link = be->opt.link;
     /* NVLink SHARP / multicast is not needed and can take shared GPUs out of
      * service on some hosts: off unless the user says otherwise. */
     setenv("NCCL_NVLS_ENABLE", "0", 0);
 
     cudaError_t e = cudaGetDeviceCount(&ndev);
-    if (e != cudaSuccess || ndev < be->tp) {
-        sl_error("CUDA backend: TP %d needs %d GPUs; %d usable here%s%s", be->tp, be->tp,
-                 e == cudaSuccess ? ndev : 0, e != cudaSuccess ? ": " : "",
+    if (e != cudaSuccess || ndev < be->nlocal) {
+        sl_error("CUDA backend: TP %d needs %d GPUs in this process; %d usable here%s%s",
+                 be->tp, be->nlocal, e == cudaSuccess ? ndev : 0, e != cudaSuccess ? ": " : "",
                  e != cudaSuccess ? cudaGetErrorString(e) : "");
         s = SL_ERR_NO_DEVICE;
         goto err;
     }
     (void)cudaGetDevice(&caller_dev);
-    be->ranks = calloc((size_t)be->tp, sizeof(*be->ranks));
+    be->ranks = calloc((size_t)be->nlocal, sizeof(*be->ranks));
     if (be->ranks == NULL) {
         s = SL_ERR_NO_MEMORY;
         sl_error("out of memory creating the CUDA backend");
         goto err;
     }
-    for (int r = 0; r < be->tp; r++) {
-        be->ranks[r].be = be;
-        be->ranks[r].rank = r;
-        be->ranks[r].device = be->opt.devices != NULL ? be->opt.devices[r] : r;
-        if (be->ranks[r].device < 0 || be->ranks[r].device >= ndev) {
-            sl_error("CUDA backend: rank %d on GPU %d, but there are %d", r,
-                     be->ranks[r].device, ndev);
+    for (int i = 0; i < be->nlocal; i++) {
+        sl_cuda_rank_t *r = &be->ranks[i];
+        r->be = be;
+        r->rank = be->opt.tp_first + i;
+        r->local = i;
+        r->device = be->opt.devices != NULL ? be->opt.devices[i] : i;
+        if (r->device < 0 || r->device >= ndev) {
+            sl_error("CUDA backend: rank %d on GPU %d, but there are %d", r->rank, r->device,
+                     ndev);
             s = SL_ERR_INVALID_ARG;
             goto err;
         }
@@ -587,14 +647,14 @@ sl_status_t sl_cuda_backend_create(const sl_model_t *model, const sl_cuda_option
         goto err;
     }
 
-    for (int r = 0; r < be->tp; r++) {
-        int err = pthread_create(&be->ranks[r].thread, NULL, sl_cuda_rank_main, &be->ranks[r]);
+    for (int i = 0; i < be->nlocal; i++) {
+        int err = pthread_create(&be->ranks[i].thread, NULL, sl_cuda_rank_main, &be->ranks[i]);
         if (err != 0) {
-            sl_error("pthread_create for CUDA rank %d: %s", r, strerror(err));
+            sl_error("pthread_create for CUDA rank %d: %s", be->ranks[i].rank, strerror(err));
             s = SL_ERR_NO_MEMORY;
             goto err;
         }
-        be->ranks[r].thread_started = 1;
+        be->ranks[i].thread_started = 1;
     }
     if ((s = sl_cuda_run_all(be, SL_CUDA_CMD_INIT)) != SL_OK)
         goto err;
@@ -618,9 +678,13 @@ sl_status_t sl_cuda_backend_create(const sl_model_t *model, const sl_cuda_option
     char graphs[32] = "off";
     if (be->info.cuda_graph_max_bs > 0)
         snprintf(graphs, sizeof(graphs), "up to batch %d", be->info.cuda_graph_max_bs);
-    sl_info("CUDA backend: TP %d on %s x%d; weights %.2f GB per GPU in %.1f s%s; KV cache "
+    char span[64] = "";
+    if (be->link != NULL)
+        snprintf(span, sizeof(span), " (ranks %d..%d in this process)", be->opt.tp_first,
+                 be->opt.tp_first + be->nlocal - 1);
+    sl_info("CUDA backend: TP %d%s on %s x%d; weights %.2f GB per GPU in %.1f s%s; KV cache "
             "%lld tokens (%d blocks of %d, %.1f GB per GPU); CUDA graphs %s",
-            be->tp, be->info.device_name, be->tp, (double)be->info.weight_bytes / 1e9,
+            be->tp, span, be->info.device_name, be->nlocal, (double)be->info.weight_bytes / 1e9,
             be->info.load_seconds, be->opt.dummy_on_device ? " (dummy, generated on GPU)" : "",
             (long long)capacity, be->num_blocks, be->block_size,
             (double)be->info.kv_bytes / 1e9, graphs);

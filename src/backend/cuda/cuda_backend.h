@@ -14,6 +14,15 @@
  * sizes the KV cache from what is left: mem_fraction_static of the free
  * memory after weights and activations.
  *
+ * A TP group larger than one process's GPUs spans consecutive processes
+ * (local_tp GPUs each): every process creates the backend for its TP ranks;
+ * the leader (TP rank 0) sends the NCCL id over the group's step link, the
+ * KV cache takes the smallest size any rank can hold, and each step the
+ * leader runs is first sent to the followers (its batch, packed, and whether
+ * it is greedy, sampled or returns logits), which run it in
+ * sl_cuda_backend_follow(). The one-shot all-reduce needs the whole group in
+ * one process; a spanning group reduces through NCCL.
+ *
  * A forward step (backend.h) is planned on the caller's thread (token and
  * block tables packed into one pinned buffer), then every rank uploads it
  * with one copy and runs the layers: decode batches of at most
@@ -56,15 +65,22 @@ typedef struct sl_cuda_options {
     int dummy_on_device;         /* generate --load-format dummy weights on the GPUs
                                     (the model's own views are then not read)           */
     uint64_t seed;               /* of those weights                                   */
-    const void *nccl_id;         /* ncclUniqueId of the TP group (from a bootstrap);
-                                    NULL: made here (one process holds the group)       */
+    int tp_first;                /* TP rank of this process's first GPU (0)          */
+    int local_tp;                /* TP ranks (GPUs) in this process; 0: the whole
+                                    group. Fewer: the group spans processes, and    */
+    struct sl_tp_link *link;     /* is its step link (comm/tp_link.h): the process
+                                    with TP rank 0 (the leader) sends every step to
+                                    the others, which run sl_cuda_backend_follow()   */
 } sl_cuda_options_t;
 
 /* The defaults above (all zero / NULL but mem_fraction_static). */
 void sl_cuda_options_init(sl_cuda_options_t *options);
 
 /*
- * Creates the backend for MODEL (which must outlive it) over model->tp GPUs.
+ * Creates the backend for MODEL (which must outlive it) over model->tp GPUs,
+ * or over this process's local_tp of them when the group spans processes
+ * (every process of the group calls it; MODEL has every rank's geometry,
+ * the weights of the local ranks are read).
  * Errors: SL_ERR_NO_DEVICE (fewer GPUs than ranks), SL_ERR_UNSUPPORTED
  * (a shape the kernels do not take), SL_ERR_CUDA, SL_ERR_NCCL,
  * SL_ERR_INVALID_ARG, SL_ERR_NO_MEMORY (host or device).
@@ -92,6 +108,15 @@ sl_status_t sl_cuda_backend_forward_sample(sl_backend_t *backend, const sl_batch
                                            const sl_sample_row_t *rows,
                                            const sl_sample_history_t *hist,
                                            sl_sample_result_t *results);
+
+/*
+ * A follower of a TP group that spans processes (options.tp_first > 0): runs
+ * every step the leader's backend sends over the link -- the same layers,
+ * the same collectives, no results -- until the leader's backend is
+ * destroyed (SL_OK) or something fails (the error, logged; the backend is
+ * then unusable). The leader's sl_backend_destroy() sends the stop.
+ */
+sl_status_t sl_cuda_backend_follow(sl_backend_t *backend);
 
 /* What the backend holds, for reports. */
 typedef struct sl_cuda_backend_info {

@@ -120,7 +120,9 @@ typedef struct sl_cuda_sampling sl_cuda_sampling_t;
 
 typedef struct sl_cuda_rank {
     sl_cuda_backend_t *be;
-    int rank, device;
+    int rank;               /* in the TP group                          */
+    int local;              /* in this process: be->ranks[local]        */
+    int device;
     pthread_t thread;
     int thread_started;
     sl_status_t status;     /* of the last command */
@@ -179,8 +181,12 @@ struct sl_cuda_backend {
     const sl_model_t *model;
     const sl_model_config_t *config;
     sl_cuda_options_t opt;
-    int tp;
-    sl_cuda_rank_t *ranks; /* [tp] */
+    int tp;                /* ranks in the TP group                          */
+    int nlocal;            /* of them in this process: tp_first, tp_first + 1, ... */
+    sl_cuda_rank_t *ranks; /* [nlocal] */
+    struct sl_tp_link *link; /* the group spans processes: its step link; else NULL */
+    void *frame;           /* the leader's step frame for the link */
+    size_t frame_cap;
     int gemv_max_rows;     /* SLINFER_GEMV_MAX_ROWS, default SL_CUDA_GEMV_MAX_ROWS */
     int prefill_min;       /* SLINFER_PREFILL_MIN_TOKENS */
     double timeout_s;      /* SLINFER_CUDA_TIMEOUT: a step longer than this is a hang */
@@ -251,6 +257,19 @@ sl_status_t sl_cuda_sample_enqueue(sl_cuda_rank_t *r, const sl_cuda_step_t *st, 
 /* Rank 0, once its stream is done: the REAL rows from c0 to st->results. */
 void sl_cuda_sample_copy_out(sl_cuda_backend_t *be, const sl_cuda_step_t *st, int32_t c0,
                              int32_t real);
+
+/* cuda_link.c: a TP group across processes. The leader sends the NCCL id
+ * (ID_P [NCCL_UNIQUE_ID_BYTES], made here) or a follower receives it. */
+sl_status_t sl_cuda_link_nccl_id(sl_cuda_backend_t *be, void *id_p);
+/* The leader: be->step's kind and BATCH to the followers. */
+sl_status_t sl_cuda_link_send_step(sl_cuda_backend_t *be, const sl_batch_t *batch);
+/* The leader, at destruction: tells the followers to stop. */
+void sl_cuda_link_send_stop(sl_cuda_backend_t *be);
+/* Every process: the smallest *num_blocks_p of the group's ranks. */
+sl_status_t sl_cuda_link_min_blocks(sl_cuda_backend_t *be, int32_t *num_blocks_p);
+
+/* cuda_backend.c: runs be->step (planned) on every local rank. */
+sl_status_t sl_cuda_run_local_step(sl_cuda_backend_t *be);
 
 /* cuda_backend.c: marks the backend failed and aborts R's communicator. */
 void sl_cuda_rank_fail(sl_cuda_rank_t *r);

@@ -60,10 +60,11 @@ sl_status_t sl_cuda_sample_init(sl_cuda_rank_t *r)
     /* The kernel reads vocab-parallel segments of vocab_pad ids: rank k's
      * vocabulary must start at k * vocab_pad (model_layout.c's split). */
     for (int k = 0; k < be->tp; k++) {
-        if (be->ranks[k].vocab_begin != (int64_t)k * be->vocab_pad) {
-            sl_error("CUDA backend: rank %d's vocabulary starts at %d, not %lld: GPU sampling "
-                     "needs equal vocabulary shards",
-                     k, be->ranks[k].vocab_begin, (long long)k * be->vocab_pad);
+        int64_t begin = be->model->ranks[k].geometry.vocab_begin;
+        if (begin != (int64_t)k * be->vocab_pad) {
+            sl_error("CUDA backend: rank %d's vocabulary starts at %lld, not %lld: GPU "
+                     "sampling needs equal vocabulary shards",
+                     k, (long long)begin, (long long)k * be->vocab_pad);
             return SL_ERR_UNSUPPORTED;
         }
     }
