@@ -13,6 +13,7 @@
 #include "backend/cpu/cpu_backend.h"
 #include "core/log.h"
 #include "engine/engine.h"
+#include "job/job.h"
 #include "engine/sampler.h"
 #ifdef SL_HAVE_CUDA
 #include "backend/cuda/cuda_backend.h"
@@ -47,6 +48,8 @@ typedef struct sl_bench {
     sl_model_t *model;
     sl_backend_t *be;
     int is_cuda;
+    sl_tp_link_t *link;           /* the TP group spans processes (--bootstrap) */
+    int follower;                 /* this process follows its leader's steps    */
     double peak_tflops, peak_gbs; /* per GPU */
     int vocab;
     float *logits;                /* [max rows, vocab] when sampling on the host */
@@ -97,46 +100,6 @@ static double sl_percentile(double *v, int n, double p)
 }
 
 /* ---- model ------------------------------------------------------------------ */
-
-sl_status_t sl_bench_model_skeleton(const char *dir, int tp, sl_model_t **model_p)
-{
-    sl_model_t *m = calloc(1, sizeof(*m));
-    sl_status_t s;
-
-    if (m == NULL || (m->dir = strdup(dir)) == NULL) {
-        free(m);
-        sl_error("out of memory");
-        return SL_ERR_NO_MEMORY;
-    }
-    if ((s = sl_model_config_load(dir, &m->config)) != SL_OK ||
-        (s = sl_model_check_tp(m->config, tp)) != SL_OK ||
-        (s = sl_model_tensor_specs(m->config, &m->specs, &m->num_specs)) != SL_OK)
-        goto err;
-    m->tp = tp;
-    m->dtype = m->config->dtype;
-    m->ranks = calloc((size_t)tp, sizeof(*m->ranks));
-    if (m->ranks == NULL)
-        goto nomem;
-    for (int r = 0; r < tp; r++) {
-        sl_rank_weights_t *rw = &m->ranks[r];
-        sl_model_rank_geometry(m->config, tp, r, &rw->geometry);
-        rw->layers = calloc((size_t)m->config->num_layers, sizeof(*rw->layers));
-        if (rw->layers == NULL)
-            goto nomem;
-        for (int64_t l = 0; l < m->config->num_layers; l++)
-            rw->layers[l].window = m->config->layer_sliding != NULL && m->config->layer_sliding[l]
-                                       ? m->config->sliding_window
-                                       : 0;
-    }
-    *model_p = m;
-    return SL_OK;
-nomem:
-    sl_error("%s: out of memory", dir);
-    s = SL_ERR_NO_MEMORY;
-err:
-    sl_model_free(m);
-    return s;
-}
 
 /* What a token costs: FLOPs and bytes (see bench.h). */
 static void sl_bench_arithmetic(sl_bench_t *b)
@@ -548,6 +511,28 @@ static sl_status_t sl_bench_backend(sl_bench_t *b)
         co.disable_custom_all_reduce = o->disable_custom_all_reduce;
         co.dummy_on_device = o->load_format == SL_LOAD_DUMMY;
         co.seed = o->seed;
+        int devices[64];
+        if (o->job != NULL) {
+            /* One TP group, maybe over several processes (job.h's sl_job_span). */
+            sl_span_t span;
+            int gpus = sl_job_local_gpus(o->job, sl_cuda_device_count());
+            if ((s = sl_job_span(o->job, o->tp, gpus, &span, &b->link)) != SL_OK)
+                return s;
+            if (span.dp != 1) {
+                sl_error("bench measures one TP group: --tp %d takes %d process(es) of %d "
+                         "GPU(s); the job has %d",
+                         o->tp, span.per_group, span.local_tp, span.procs);
+                return SL_ERR_INVALID_ARG;
+            }
+            co.job = o->job;
+            co.tp_first = span.tp_first;
+            co.local_tp = b->link != NULL ? span.local_tp : 0;
+            co.link = b->link;
+            b->follower = !span.leader;
+            int nlocal = b->link != NULL ? span.local_tp : o->tp;
+            if (nlocal <= 64 && sl_job_gpu_ordinals(o->job, nlocal, devices))
+                co.devices = devices;
+        }
         if ((s = sl_cuda_backend_create(b->model, &co, &b->be)) != SL_OK)
             return s;
         b->is_cuda = 1;
@@ -598,9 +583,8 @@ sl_status_t sl_bench_run(const sl_bench_options_t *o, FILE *out)
     mo.seed = o->seed;
     /* The CUDA backend makes dummy weights on the GPUs: no host copy. */
     if (strcmp(o->backend, "cuda") == 0 && o->load_format == SL_LOAD_DUMMY)
-        s = sl_bench_model_skeleton(o->model_dir, o->tp, &b.model);
-    else
-        s = sl_model_load(o->model_dir, &mo, &b.model);
+        mo.geometry_only = true;
+    s = sl_model_load(o->model_dir, &mo, &b.model);
     if (s != SL_OK)
         return s;
     b.vocab = (int)b.model->config->vocab_size;
@@ -613,6 +597,12 @@ sl_status_t sl_bench_run(const sl_bench_options_t *o, FILE *out)
     sl_bench_arithmetic(&b);
     if ((s = sl_bench_backend(&b)) != SL_OK)
         goto out;
+#ifdef SL_HAVE_CUDA
+    if (b.follower) {
+        s = sl_cuda_backend_follow(b.be);
+        goto out;
+    }
+#endif
     fprintf(out, "model %s (%s), TP %d, backend %s, weights %s; ready in %.1f s\n",
             o->model_dir, b.model->config->arch_name, b.model->tp, b.be->name,
             o->load_format == SL_LOAD_DUMMY ? "dummy" : "safetensors",
@@ -632,6 +622,7 @@ sl_status_t sl_bench_run(const sl_bench_options_t *o, FILE *out)
         s = sl_bench_static(&b, out);
 out:
     sl_backend_destroy(b.be);
+    sl_tp_link_close(b.link);
     sl_model_free(b.model);
     free(b.logits);
     sl_sampler_free(b.sampler);

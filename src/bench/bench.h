@@ -60,6 +60,9 @@ typedef struct sl_bench_options {
     int measure_ceilings;
     double peak_tflops;       /* per GPU; 0: measured or 730 */
     double peak_gbs;          /* per GPU copy bandwidth; 0: measured or 4100 */
+    /* a job (--bootstrap): one TP group over its processes, the leader (TP
+     * rank 0) reports, the others follow; NULL: this process alone */
+    const struct sl_job *job;
 } sl_bench_options_t;
 
 void sl_bench_options_init(sl_bench_options_t *options);
@@ -71,10 +74,5 @@ sl_status_t sl_bench_run(const sl_bench_options_t *options, FILE *out);
  * large device-to-device copy, and bf16 GEMM FLOP/s (8192^3, random data).
  * SL_ERR_UNSUPPORTED in a build without CUDA. */
 sl_status_t sl_bench_ceilings(int device, double *copy_gbs_p, double *gemm_tflops_p);
-
-/* A model with configuration, tensor list and rank geometry but no weights
- * (every view NULL): for backends that make dummy weights themselves. Freed
- * with sl_model_free(). */
-sl_status_t sl_bench_model_skeleton(const char *dir, int tp, sl_model_t **model_p);
 
 #endif /* SL_BENCH_BENCH_H */

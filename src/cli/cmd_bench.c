@@ -8,6 +8,7 @@
 
 #include "bench/bench.h"
 #include "cli/cli.h"
+#include "cli/job_flags.h"
 
 /* "--NAME N" as an int in [lo, hi]; 1 when it was that flag. */
 static int sl_bench_int(int argc, char **argv, int *i, const char *name, long lo, long hi,
@@ -42,15 +43,52 @@ static int sl_bench_double(int argc, char **argv, int *i, const char *name, doub
     return 1;
 }
 
+/* With --bootstrap (or another job flag): joins the job and benches its one
+ * TP group; the leader reports. */
+static int sl_bench_in_job(sl_bench_options_t *o, const sl_job_options_t *jo)
+{
+    sl_preflight_t *pf = NULL;
+    sl_job_t *job = NULL;
+    int status = SL_EXIT_FAILURE;
+
+    if (sl_preflight_create(&pf) != SL_OK || sl_cli_job_preflight(jo, pf) != SL_OK ||
+        sl_preflight_add(pf, "--model", o->model_dir) != SL_OK ||
+        sl_preflight_add_int(pf, "--tp", o->tp) != SL_OK ||
+        sl_preflight_add_int(pf, "--load-format", o->load_format) != SL_OK ||
+        sl_preflight_add_int(pf, "--max-prefill-tokens", o->max_tokens) != SL_OK ||
+        sl_preflight_add_int(pf, "--batch-size", o->batch_size) != SL_OK ||
+        sl_preflight_add_int(pf, "--num-prompts", o->num_prompts) != SL_OK ||
+        sl_preflight_add_int(pf, "--cuda-graph-max-bs", o->cuda_graph_max_bs) != SL_OK ||
+        sl_preflight_add_int(pf, "--disable-cuda-graph", o->disable_cuda_graph) != SL_OK ||
+        sl_preflight_add_int(pf, "--block-size", o->block_size) != SL_OK)
+        goto out;
+    if (sl_job_start(jo, pf, &job) != SL_OK)
+        goto out;
+    o->job = job;
+    if (sl_bench_run(o, stdout) != SL_OK)
+        sl_job_abort(job, 1, "bench failed (see the log above)");
+    status = fflush(stdout) == 0 ? SL_EXIT_OK : SL_EXIT_FAILURE;
+out:
+    sl_job_end(job);
+    sl_preflight_destroy(pf);
+    return status;
+}
+
 static int sl_bench_main(int argc, char **argv)
 {
     sl_bench_options_t o;
+    sl_job_options_t jo;
     const char *v;
-    int bad = 0;
+    int bad = 0, joined = 0, taken;
 
     sl_bench_options_init(&o);
+    sl_job_options_init(&jo);
     for (int i = 1; i < argc && bad == 0; i++) {
-        if (sl_cli_flag(argc, argv, &i, "--model", &v) ||
+        if ((taken = sl_cli_job_flag_argv("bench", argc, argv, &i, &jo)) != 0) {
+            if (taken < 0)
+                return SL_EXIT_USAGE;
+            joined = 1;
+        } else if (sl_cli_flag(argc, argv, &i, "--model", &v) ||
             sl_cli_flag(argc, argv, &i, "--model-path", &v)) {
             if ((o.model_dir = v) == NULL)
                 return sl_cli_usage_error("bench", "--model needs a directory");
@@ -112,6 +150,8 @@ static int sl_bench_main(int argc, char **argv)
     if (o.num_prompts == 0 && o.batch_size > o.max_tokens)
         return sl_cli_usage_error("bench", "--batch-size %d exceeds --max-prefill-tokens %d",
                                   o.batch_size, o.max_tokens);
+    if (joined)
+        return sl_bench_in_job(&o, &jo);
     if (sl_bench_run(&o, stdout) != SL_OK)
         return SL_EXIT_FAILURE;
     return fflush(stdout) == 0 ? SL_EXIT_OK : SL_EXIT_FAILURE;
@@ -164,6 +204,12 @@ const sl_cli_command_t sl_cmd_bench = {
         "  --top-p P, --top-k K           with it, the top-p and top-k filters (1, 0: off)\n"
         "  --measure-ceilings             time a 2 GiB device copy and an 8192^3 bf16 GEMM\n"
         "                                 first and use them as the ceilings\n"
-        "  --peak-tflops X, --peak-gbs Y  ceilings per GPU to report against instead\n",
+        "  --peak-tflops X, --peak-gbs Y  ceilings per GPU to report against instead\n"
+        "\n"
+        "A job flag (--bootstrap) makes the process one of a job (srun --mpi=pmix, or\n"
+        "the env bootstrap) that benches one TP group: --tp larger than a process's\n"
+        "GPUs spans tp / GPUs processes, TP rank 0's process reports, the others\n"
+        "follow its steps.\n"
+        "\n" SL_CLI_JOB_USAGE,
     .run = sl_bench_main,
 };

@@ -149,14 +149,23 @@ sl_status_t sl_job_bind_gpu_thread(const sl_job_t *job, size_t i)
     return sl_topo_bind_gpu_thread(job->plan, job->gpu_first + i, job->cpu_bind);
 }
 
-int sl_job_gpu_ordinal(const sl_job_t *job, size_t i)
+int sl_job_local_gpus(const sl_job_t *job, int visible)
 {
-    if (!job->live || i >= job->gpu_count)
-        return -1;
-    return (int)sl_topo_plan_gpu(job->plan, job->gpu_first + i)->gpu->index;
+    if (job == NULL || !job->live || job->gpu_count == 0 || (size_t)visible <= job->gpu_count)
+        return visible;
+    return (int)job->gpu_count;
 }
 
-sl_status_t sl_job_span(sl_job_t *job, int tp, int local_gpus, sl_span_t *span_p,
+bool sl_job_gpu_ordinals(const sl_job_t *job, int n, int *devices)
+{
+    if (job == NULL || !job->live || n < 0 || (size_t)n > job->gpu_count)
+        return false;
+    for (int i = 0; i < n; i++)
+        devices[i] = (int)sl_topo_plan_gpu(job->plan, job->gpu_first + (size_t)i)->gpu->index;
+    return true;
+}
+
+sl_status_t sl_job_span(const sl_job_t *job, int tp, int local_gpus, sl_span_t *span_p,
                         sl_tp_link_t **link_p)
 {
     sl_boot_t *boot = job->boot;

@@ -57,9 +57,16 @@ sl_status_t sl_job_start(const sl_job_options_t *options, const sl_preflight_t *
  * `i` (0 <= i < gpu_count), as --cpu-bind says. */
 sl_status_t sl_job_bind_gpu_thread(const sl_job_t *job, size_t i);
 
-/* The CUDA ordinal of local GPU `i`; -1 when there is none or the plan is
- * of another machine (--topology). */
-int sl_job_gpu_ordinal(const sl_job_t *job, size_t i);
+/* GPUs this process drives when it sees VISIBLE (CUDA's count): its share
+ * of the node's (several processes per node), at most VISIBLE. JOB may be
+ * NULL (VISIBLE). */
+int sl_job_local_gpus(const sl_job_t *job, int visible);
+
+/* The CUDA ordinals of the first N local GPUs into DEVICES [n]: true when
+ * the job knows them; false (DEVICES untouched) when JOB is NULL, drives
+ * fewer GPUs, or plans for another machine (--topology): the caller then
+ * uses 0, 1, ... */
+bool sl_job_gpu_ordinals(const sl_job_t *job, int n, int *devices);
 
 /*
  * Where this process stands in the DP x TP layout (engine/parallel.h) for
@@ -69,7 +76,7 @@ int sl_job_gpu_ordinal(const sl_job_t *job, size_t i);
  * number), and where groups span processes each group's step link is opened
  * (*link_p; NULL where they do not). A failure is logged; the caller aborts.
  */
-sl_status_t sl_job_span(sl_job_t *job, int tp, int local_gpus, sl_span_t *span_p,
+sl_status_t sl_job_span(const sl_job_t *job, int tp, int local_gpus, sl_span_t *span_p,
                         sl_tp_link_t **link_p);
 
 /* The plan of this process as one line of JSON with its place in the job:

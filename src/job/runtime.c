@@ -45,11 +45,7 @@ int sl_runtime_local_gpus(const sl_runtime_options_t *o)
     if (o->device != NULL && strcmp(o->device, "cpu") == 0)
         return 0;
 #ifdef SL_HAVE_CUDA
-    int gpus = sl_cuda_device_count();
-    if (o->job != NULL && o->job->live && o->job->gpu_count > 0 &&
-        (int)o->job->gpu_count < gpus)
-        gpus = (int)o->job->gpu_count;
-    return gpus;
+    return sl_job_local_gpus(o->job, sl_cuda_device_count());
 #else
     return 0;
 #endif
@@ -117,14 +113,16 @@ static sl_status_t sl_runtime_backend(const sl_runtime_options_t *o, sl_runtime_
         co.tp_first = o->tp_first;
         co.local_tp = o->local_tp;
         co.link = o->link;
+        co.dummy_on_device = o->model.load_format == SL_LOAD_DUMMY;
+        co.seed = o->model.seed;
         /* The job's share of the node's GPUs (several processes per node);
          * without a job, or a plan of another machine: 0, 1, ... */
         int devices[SL_RUNTIME_MAX_LOCAL_GPUS], nlocal = o->local_tp > 0 ? o->local_tp
                                                                         : o->model.tp;
-        bool mapped = o->job != NULL && nlocal <= SL_RUNTIME_MAX_LOCAL_GPUS;
-        for (int i = 0; mapped && i < nlocal; i++)
-            mapped = (devices[i] = sl_job_gpu_ordinal(o->job, (size_t)i)) >= 0;
-        co.devices = mapped ? devices : NULL;
+        co.devices = nlocal <= SL_RUNTIME_MAX_LOCAL_GPUS &&
+                             sl_job_gpu_ordinals(o->job, nlocal, devices)
+                         ? devices
+                         : NULL;
         if ((status = sl_cuda_backend_create(rt->model, &co, &rt->backend)) != SL_OK)
             return status;
         rt->num_blocks = rt->backend->limits.num_blocks;
@@ -140,6 +138,7 @@ sl_status_t sl_runtime_open(const sl_runtime_options_t *o, sl_runtime_t **rt_p)
 {
     sl_runtime_t *rt = calloc(1, sizeof(*rt));
     sl_engine_options_t eo = o->engine;
+    sl_model_options_t mo = o->model;
     sl_status_t status;
     int cuda = sl_runtime_use_cuda(o);
 
@@ -149,6 +148,8 @@ sl_status_t sl_runtime_open(const sl_runtime_options_t *o, sl_runtime_t **rt_p)
         free(rt);
         return rt == NULL ? SL_ERR_NO_MEMORY : SL_ERR_NO_DEVICE;
     }
+    /* The GPUs make dummy weights themselves: no host copy to fill. */
+    mo.geometry_only = cuda && mo.load_format == SL_LOAD_DUMMY;
     if (o->tp_first > 0) {
         /* A follower: its backend runs what the leader's engine plans. */
         rt->follower = true;
@@ -159,13 +160,13 @@ sl_status_t sl_runtime_open(const sl_runtime_options_t *o, sl_runtime_t **rt_p)
             status = SL_ERR_UNSUPPORTED;
             goto err;
         }
-        if ((status = sl_model_load(o->model_dir, &o->model, &rt->model)) != SL_OK ||
+        if ((status = sl_model_load(o->model_dir, &mo, &rt->model)) != SL_OK ||
             (status = sl_runtime_backend(o, rt, cuda)) != SL_OK)
             goto err;
         *rt_p = rt;
         return SL_OK;
     }
-    if ((status = sl_model_load(o->model_dir, &o->model, &rt->model)) != SL_OK ||
+    if ((status = sl_model_load(o->model_dir, &mo, &rt->model)) != SL_OK ||
         (status = sl_runtime_tokenizer(o->model_dir, &rt->tok)) != SL_OK ||
         (status = sl_gen_config_load(o->model_dir, &rt->gen)) != SL_OK)
         goto err;

@@ -19,9 +19,9 @@ struct sl_model_storage {
 
 void sl_model_options_init(sl_model_options_t *options)
 {
+    memset(options, 0, sizeof(*options));
     options->tp = 1;
     options->load_format = SL_LOAD_SAFETENSORS;
-    options->seed = 0;
 }
 
 sl_status_t sl_load_format_parse(const char *text, sl_load_format_t *format_p)
@@ -363,7 +363,12 @@ sl_status_t sl_model_load(const char *dir, const sl_model_options_t *opt, sl_mod
                                        ? m->config->sliding_window
                                        : 0;
     }
-    if ((s = sl_model_load_weights(m, opt)) != SL_OK)
+    if (opt->geometry_only && opt->load_format != SL_LOAD_DUMMY) {
+        sl_error("%s: only dummy weights can be left to the backend", dir);
+        s = SL_ERR_INVALID_ARG;
+        goto err;
+    }
+    if (!opt->geometry_only && (s = sl_model_load_weights(m, opt)) != SL_OK)
         goto err;
     *model_p = m;
     return SL_OK;

@@ -20,6 +20,7 @@
 #ifndef SL_MODEL_MODEL_H
 #define SL_MODEL_MODEL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -73,6 +74,9 @@ typedef struct sl_model_options {
     int tp;                       /* ranks, >= 1 */
     sl_load_format_t load_format;
     uint64_t seed;                /* for SL_LOAD_DUMMY */
+    bool geometry_only;           /* with SL_LOAD_DUMMY: configuration, tensor list
+                                     and rank geometry, no weights (every view NULL),
+                                     for a backend that makes them itself (CUDA)  */
 } sl_model_options_t;
 
 /* tp 1, safetensors, seed 0. */

@@ -71,6 +71,7 @@ tests_tp2() {
     run test_forward_tp2 240 "$B/test_cuda_forward" --tp 2
     run test_sampling_tp2 240 "$B/test_cuda_sampling" --tp 2
     run test_allreduce 300 "$B/test_cuda_allreduce" --bench
+    run test_tp_span 420 env B="$B" sh tests/gpu/test_tp_span.sh
 }
 bench_tp2() {
     run bench_8b_tp2_bs1 90 "$B/slinfer" bench --model $M/llama-3.1-8b --load-format dummy \
@@ -101,4 +102,4 @@ esac
 
 echo "---- $phase summary"
 cat "$out/summary-$phase.txt"
-grep -h "^FAIL\|passed,\|worst logits\|RESULT\|^bench \|SKIP\|ERROR SUMMARY\|RACECHECK SUMMARY" "$log" | cut -c1-230
+grep -h "^FAIL\|^  two processes\|^  one process\|passed,\|worst logits\|RESULT\|^bench \|SKIP\|ERROR SUMMARY\|RACECHECK SUMMARY" "$log" | cut -c1-230

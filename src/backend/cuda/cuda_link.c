@@ -119,51 +119,59 @@ sl_status_t sl_cuda_link_min_blocks(sl_cuda_backend_t *be, int32_t *num_blocks_p
     return SL_OK;
 }
 
+/* Receives and runs one frame; *stop_p set at the leader's stop. */
+static sl_status_t sl_cuda_follow_one(sl_cuda_backend_t *be, uint64_t steps, int *stop_p)
+{
+    const void *buf;
+    size_t len;
+    sl_cuda_link_header_t h;
+    sl_batch_t batch;
+    sl_batch_seq_t *seqs = NULL;
+    sl_status_t s;
+
+    SL_RETURN_IF(sl_tp_link_recv(be->link, &buf, &len));
+    if (len >= sizeof(h))
+        memcpy(&h, buf, sizeof(h));
+    if (len < sizeof(h) || h.magic != SL_CUDA_LINK_MAGIC ||
+        (h.kind != SL_CUDA_LINK_STEP && h.kind != SL_CUDA_LINK_STOP)) {
+        sl_error("TP link: a frame of %zu bytes that is no step (after %llu steps)", len,
+                 (unsigned long long)steps);
+        return SL_ERR_FORMAT;
+    }
+    if (h.kind == SL_CUDA_LINK_STOP) {
+        *stop_p = 1;
+        return SL_OK;
+    }
+    s = sl_batch_unpack((const char *)buf + sizeof(h), len - sizeof(h), &batch, &seqs);
+    if (s == SL_OK)
+        s = sl_cuda_plan_step(be, &batch, h.greedy != 0, NULL, NULL);
+    if (s == SL_OK) {
+        be->step.sample = h.sample != 0;
+        s = sl_cuda_run_local_step(be);
+    }
+    free(seqs);
+    return s;
+}
+
 sl_status_t sl_cuda_backend_follow(sl_backend_t *base)
 {
     sl_cuda_backend_t *be = (sl_cuda_backend_t *)base;
     uint64_t steps = 0;
+    int stop = 0;
 
     if (base == NULL || strcmp(base->name, "cuda") != 0 || be->link == NULL ||
         be->opt.tp_first == 0) {
         sl_error("sl_cuda_backend_follow: not a follower of a TP group across processes");
         return SL_ERR_INVALID_ARG;
     }
-    for (;;) {
-        const void *buf;
-        size_t len;
-        sl_cuda_link_header_t h;
-        sl_batch_t batch;
-        sl_batch_seq_t *seqs = NULL;
-        sl_status_t s;
-
-        if ((s = sl_tp_link_recv(be->link, &buf, &len)) != SL_OK)
-            goto fail;
-        if (len < sizeof(h) || (memcpy(&h, buf, sizeof(h)), h.magic != SL_CUDA_LINK_MAGIC) ||
-            (h.kind != SL_CUDA_LINK_STEP && h.kind != SL_CUDA_LINK_STOP)) {
-            sl_error("TP link: a frame of %zu bytes that is no step (after %llu steps)", len,
-                     (unsigned long long)steps);
-            s = SL_ERR_FORMAT;
-            goto fail;
+    while (!stop) {
+        sl_status_t s = sl_cuda_follow_one(be, steps, &stop);
+        if (s != SL_OK) {
+            atomic_store(&be->failed, 1);
+            return s;
         }
-        if (h.kind == SL_CUDA_LINK_STOP) {
-            sl_debug("TP link: the leader stopped after %llu steps", (unsigned long long)steps);
-            return SL_OK;
-        }
-        s = sl_batch_unpack((const char *)buf + sizeof(h), len - sizeof(h), &batch, &seqs);
-        if (s == SL_OK)
-            s = sl_cuda_plan_step(be, &batch, h.greedy != 0, NULL, NULL);
-        if (s == SL_OK) {
-            be->step.sample = h.sample != 0;
-            s = sl_cuda_run_local_step(be);
-        }
-        free(seqs);
-        if (s != SL_OK)
-            goto fail;
-        steps++;
-        continue;
-    fail:
-        atomic_store(&be->failed, 1);
-        return s;
+        steps += !stop;
     }
+    sl_debug("TP link: the leader stopped after %llu steps", (unsigned long long)steps);
+    return SL_OK;
 }
