@@ -228,37 +228,104 @@ template <int N> __device__ __forceinline__ char *base_of(const Args &a, int i)
     return p;
 }
 
+/* Called every kPollsPerCheck polls of a wait for PEER that began at
+ * *START (0: not yet timed): false once the host aborted the group, a wait
+ * of this group gave up already, or this one has lasted past the timeout
+ * (then recorded for the host). */
+__device__ __forceinline__ bool keep_waiting(uint64_t *start, const Args &a, int peer)
+{
+    const uint64_t now = global_ns();
+    if (*reinterpret_cast<const volatile int32_t *>(a.abort) != 0 ||
+        *reinterpret_cast<const volatile int32_t *>(a.error) != 0)
+        return false;
+    if (*start == 0) {
+        *start = now;
+        return true;
+    }
+    if (now - *start <= a.timeout_ns)
+        return true;
+    *reinterpret_cast<volatile int32_t *>(a.error) = kTimedOut | a.rank << 8 | peer;
+    __threadfence_system();
+    return false;
+}
+
 /* Spins until *F holds EPOCH, stored by PEER with release semantics; then
- * acquires. False when the host aborted the group, or when PEER has not come
- * within the timeout (recorded for the host). */
+ * acquires. False when keep_waiting() gives up. */
 __device__ __forceinline__ bool wait_for_peer(const uint64_t *f, uint64_t epoch, const Args &a,
                                               int peer)
 {
     uint64_t start = 0;
 
-    for (uint32_t polls = 1; ld_relaxed_sys(f) != epoch; polls++) {
-        if (polls % kPollsPerCheck != 0)
-            continue;
-        const uint64_t now = global_ns();
-        if (start == 0) {
-            start = now;
-            continue;
-        }
-        if (*reinterpret_cast<const volatile int32_t *>(a.abort) != 0)
+    for (uint32_t polls = 1; ld_relaxed_sys(f) != epoch; polls++)
+        if (polls % kPollsPerCheck == 0 && !keep_waiting(&start, a, peer))
             return false;
-        if (now - start > a.timeout_ns) {
-            *reinterpret_cast<volatile int32_t *>(a.error) = kTimedOut | a.rank << 8 | peer;
-            __threadfence_system();
-            return false;
-        }
-    }
     fence_acq_rel_sys();
     return true;
 }
 
+/* ---- the Lamport protocol: the data is its own flag --------------------------------- */
+
+/* A bf16 lane no pushed packet holds: slots are filled with it, a reader
+ * waits until no lane of its packet has it, then fills the packet again.
+ * 0xFFFF is a NaN; a NaN input keeps being a NaN (lamport_safe). */
+constexpr uint32_t kEmptyLane = 0xFFFFu;
+
+__device__ __forceinline__ bool has_empty_lane(const uint4 &u)
+{
+    const uint32_t w[4] = {u.x, u.y, u.z, u.w};
+    bool empty = false;
+#pragma unroll
+    for (int i = 0; i < 4; i++)
+        empty |= (w[i] & 0xFFFFu) == kEmptyLane || (w[i] >> 16) == kEmptyLane;
+    return empty;
+}
+
+/* V with every 0xFFFF lane made 0x7FFF (another NaN), so it reads as pushed. */
+__device__ __forceinline__ Bf16x8 lamport_safe(const Bf16x8 &v)
+{
+    uint16_t bits[kPacket];
+    memcpy(bits, &v, sizeof(bits));
+#pragma unroll
+    for (int j = 0; j < kPacket; j++)
+        bits[j] = bits[j] == kEmptyLane ? 0x7FFFu : bits[j];
+    Bf16x8 out;
+    memcpy(&out, bits, sizeof(out));
+    return out;
+}
+
+__device__ __forceinline__ uint4 ld_volatile_v4(const void *p)
+{
+    uint4 v;
+    asm volatile("ld.volatile.global.v4.u32 {%0, %1, %2, %3}, [%4];"
+                 : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w)
+                 : "l"(p)
+                 : "memory");
+    return v;
+}
+
+/* The packet PEER pushed into SLOT, once every lane of it has arrived; then
+ * the slot is emptied for the call after next of this parity. Garbage when
+ * keep_waiting() gives up. */
+__device__ __forceinline__ Bf16x8 take_pushed(Bf16x8 *slot, const Args &a, int peer)
+{
+    uint64_t start = 0;
+    uint4 u = ld_volatile_v4(slot);
+
+    for (uint32_t polls = 1; has_empty_lane(u); polls++) {
+        if (polls % kPollsPerCheck == 0 && !keep_waiting(&start, a, peer))
+            break;
+        u = ld_volatile_v4(slot);
+    }
+    *reinterpret_cast<uint4 *>(slot) = make_uint4(~0u, ~0u, ~0u, ~0u);
+    Bf16x8 v;
+    memcpy(&v, &u, sizeof(v));
+    return v;
+}
+
 /* One launch's part in the protocol, the same for both kernels: the steps of
- * the header comment, each for the packets the caller's thread handles. */
-template <int N> struct Call {
+ * the header comment, each for the packets the caller's thread handles.
+ * L: the Lamport protocol (no barrier; sum() waits for each packet). */
+template <int N, bool L> struct Call {
     char *mine;
     Ctl *ctl;
     uint64_t epoch;
@@ -281,14 +348,18 @@ template <int N> struct Call {
     /* 1. Packet p of this rank's input into its slot on every peer. */
     __device__ __forceinline__ void push(int64_t p, const Bf16x8 &v) const
     {
+        const Bf16x8 w = L ? lamport_safe(v) : v;
 #pragma unroll
         for (int k = 0; k < N - 1; k++)
-            dst[k][p] = v;
+            dst[k][p] = w;
     }
 
-    /* 2. Barrier with block blockIdx.x of every peer; thread k talks to rank k. */
+    /* 2. Barrier with block blockIdx.x of every peer; thread k talks to rank k.
+     * Lamport: none, the packets themselves say they have arrived. */
     __device__ __forceinline__ void barrier(const Args &a) const
     {
+        if (L)
+            return;
         __syncthreads();
         const int k = threadIdx.x;
         if (k < N && k != a.rank) {
@@ -305,8 +376,13 @@ template <int N> struct Call {
     {
         Bf16x8 v[N];
 #pragma unroll
-        for (int src = 0; src < N; src++)
-            v[src] = src == a.rank ? own : load_pushed(slot<N>(mine, q, src, a.slot_packets) + p);
+        for (int src = 0; src < N; src++) {
+            Bf16x8 *pushed = slot<N>(mine, q, src, a.slot_packets) + p;
+            if (src == a.rank)
+                v[src] = L ? lamport_safe(own) : own; /* the bits the peers sum */
+            else
+                v[src] = L ? take_pushed(pushed, a, src) : load_pushed(pushed);
+        }
 #pragma unroll
         for (int j = 0; j < kPacket; j++) {
             acc[j] = sl::to_f(v[0].v[j]);
@@ -328,11 +404,11 @@ template <int N> struct Call {
 };
 
 /* N ranks; grid <= kMaxBlocks blocks of >= 32 threads (>= N). */
-template <int N>
+template <int N, bool L>
 __global__ void __launch_bounds__(kThreads) oneshot_kernel(Args a)
 {
     sl::pdl_wait(); /* first: see sl::launch */
-    const Call<N> c(a);
+    const Call<N, L> c(a);
     const int64_t npackets = (a.count + kPacket - 1) / kPacket;
     const int64_t first = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
     const int64_t stride = (int64_t)gridDim.x * blockDim.x;
@@ -363,8 +439,8 @@ __device__ __forceinline__ Local load_local(const Args &a, const NormArgs &m, in
 }
 
 /* Step 1 for packets FROM, FROM + blockDim.x, ... of ROW, read from x. */
-template <int N>
-__device__ __forceinline__ void push_row(const Call<N> &c, const Args &a, const NormArgs &m,
+template <int N, bool L>
+__device__ __forceinline__ void push_row(const Call<N, L> &c, const Args &a, const NormArgs &m,
                                          int row, int from)
 {
     const int per_row = m.dim / kPacket;
@@ -378,8 +454,8 @@ __device__ __forceinline__ void push_row(const Call<N> &c, const Args &a, const 
  * roundings of the unfused sequence: x = bf16(sum), x = bf16(x + bias) as
  * activation.cu's add_bias, z = rmsnorm.cu's residual sum; x and z stored,
  * SUM_SQ += z^2. Returns z. */
-template <int N>
-__device__ __forceinline__ Bf16x8 reduce_add(const Call<N> &c, const Args &a, const NormArgs &m,
+template <int N, bool L>
+__device__ __forceinline__ Bf16x8 reduce_add(const Call<N, L> &c, const Args &a, const NormArgs &m,
                                              int row, int j, const Local &o, float &sum_sq)
 {
     const int64_t p = (int64_t)row * (m.dim / kPacket) + j;
@@ -416,8 +492,8 @@ __device__ __forceinline__ Bf16x8 reduce_add(const Call<N> &c, const Args &a, co
  * registers for the second pass, other packets are read back as rmsnorm.cu
  * reads them.
  */
-template <int N, int V>
-__device__ __forceinline__ void norm_row(const Call<N> &c, const Args &a, const NormArgs &m,
+template <int N, int V, bool L>
+__device__ __forceinline__ void norm_row(const Call<N, L> &c, const Args &a, const NormArgs &m,
                                          int row, const Local *first, const Bf16x8 (&w0)[V])
 {
     const int per_row = m.dim / kPacket;
@@ -465,11 +541,11 @@ __device__ __forceinline__ void norm_row(const Call<N> &c, const Args &a, const 
  * Every write of a row comes after the block's barrier, every push of it
  * before: x may be in and out.
  */
-template <int N, int V>
+template <int N, int V, bool L>
 __global__ void __launch_bounds__(kThreads, 1) oneshot_rmsnorm_kernel(Args a, NormArgs m)
 {
     sl::pdl_wait(); /* first: see sl::launch */
-    const Call<N> c(a);
+    const Call<N, L> c(a);
     const int per_row = m.dim / kPacket, row0 = blockIdx.x;
     Local first[V];
     Bf16x8 w0[V];
@@ -489,9 +565,9 @@ __global__ void __launch_bounds__(kThreads, 1) oneshot_rmsnorm_kernel(Args a, No
     for (int row = row0 + gridDim.x; row < m.rows; row += gridDim.x)
         push_row(c, a, m, row, threadIdx.x);
     c.barrier(a);
-    norm_row<N, V>(c, a, m, row0, first, w0);
+    norm_row<N, V, L>(c, a, m, row0, first, w0);
     for (int row = row0 + gridDim.x; row < m.rows; row += gridDim.x)
-        norm_row<N, V>(c, a, m, row, nullptr, w0);
+        norm_row<N, V, L>(c, a, m, row, nullptr, w0);
     c.finish();
 }
 
@@ -500,29 +576,37 @@ struct Kernels {
     void (*rmsnorm[2])(Args, NormArgs); /* V = 1, 2 */
 };
 
-template <int N> Kernels kernels_of()
+template <int N, bool L> Kernels kernels_of()
 {
-    return {oneshot_kernel<N>, {oneshot_rmsnorm_kernel<N, 1>, oneshot_rmsnorm_kernel<N, 2>}};
+    return {oneshot_kernel<N, L>,
+            {oneshot_rmsnorm_kernel<N, 1, L>, oneshot_rmsnorm_kernel<N, 2, L>}};
 }
 
-Kernels kernels_for(int nranks)
+template <bool L> Kernels kernels_for(int nranks)
 {
     switch (nranks) {
-    case 2: return kernels_of<2>();
-    case 3: return kernels_of<3>();
-    case 4: return kernels_of<4>();
-    case 5: return kernels_of<5>();
-    case 6: return kernels_of<6>();
-    case 7: return kernels_of<7>();
-    case 8: return kernels_of<8>();
+    case 2: return kernels_of<2, L>();
+    case 3: return kernels_of<3, L>();
+    case 4: return kernels_of<4, L>();
+    case 5: return kernels_of<5, L>();
+    case 6: return kernels_of<6, L>();
+    case 7: return kernels_of<7, L>();
+    case 8: return kernels_of<8, L>();
     default: return {nullptr, {nullptr, nullptr}};
     }
+}
+
+Kernels kernels_for(int nranks, sl_cuda_ar_protocol_t protocol)
+{
+    return protocol == SL_CUDA_AR_LAMPORT ? kernels_for<true>(nranks)
+                                          : kernels_for<false>(nranks);
 }
 
 } // namespace
 
 struct sl_cuda_ar {
     int nranks;
+    sl_cuda_ar_protocol_t protocol;
     int devices[kMaxRanks];
     char *base[kMaxRanks];          /* each rank's buffer on its GPU */
     HostWords *host;                /* pinned, mapped, portable */
@@ -578,7 +662,11 @@ static sl_status_t sl_cuda_ar_setup_rank(sl_cuda_ar_t *ar, int i, size_t bytes)
                  (double)bytes / 1e6, ar->devices[i], cudaGetErrorString(e));
         return e == cudaErrorMemoryAllocation ? SL_ERR_NO_MEMORY : SL_ERR_CUDA;
     }
-    SL_CUDA_RETURN_IF_ERROR(cudaMemset(ar->base[i], 0, bytes));
+    /* Control words and flags 0; every data lane empty (the Lamport
+     * protocol's marker; the barrier protocol never reads a lane it did not
+     * wait for). */
+    SL_CUDA_RETURN_IF_ERROR(cudaMemset(ar->base[i], 0, kDataOffset));
+    SL_CUDA_RETURN_IF_ERROR(cudaMemset(ar->base[i] + kDataOffset, 0xFF, bytes - kDataOffset));
     SL_CUDA_RETURN_IF_ERROR(cudaMemcpy(ar->base[i], &ctl, sizeof(ctl), cudaMemcpyHostToDevice));
     SL_CUDA_RETURN_IF_ERROR(cudaHostGetDevicePointer((void **)&ar->host_dev[i], ar->host, 0));
     /* Kernels run on non-blocking streams, which do not wait for the above. */
@@ -587,7 +675,8 @@ static sl_status_t sl_cuda_ar_setup_rank(sl_cuda_ar_t *ar, int i, size_t bytes)
 }
 
 extern "C" sl_status_t sl_cuda_ar_create(const int *devices, int nranks, size_t max_bytes,
-                                         double timeout_s, sl_cuda_ar_t **ar_p)
+                                         double timeout_s, sl_cuda_ar_protocol_t protocol,
+                                         sl_cuda_ar_t **ar_p)
 {
     sl_cuda_ar_t *ar = NULL;
     size_t bytes = 0;
@@ -596,7 +685,8 @@ extern "C" sl_status_t sl_cuda_ar_create(const int *devices, int nranks, size_t 
     sl_status_t s = SL_OK;
 
     if (devices == NULL || nranks < 2 || nranks > kMaxRanks || max_bytes < 2 ||
-        max_bytes > ((size_t)1 << 30) || !(timeout_s > 0)) {
+        max_bytes > ((size_t)1 << 30) || !(timeout_s > 0) ||
+        (protocol != SL_CUDA_AR_BARRIER && protocol != SL_CUDA_AR_LAMPORT)) {
         sl_error("sl_cuda_ar_create: invalid arguments (%d ranks, %zu bytes, timeout %g s)",
                  nranks, max_bytes, timeout_s);
         return SL_ERR_INVALID_ARG;
@@ -608,6 +698,7 @@ extern "C" sl_status_t sl_cuda_ar_create(const int *devices, int nranks, size_t 
         return SL_ERR_NO_MEMORY;
     }
     ar->nranks = nranks;
+    ar->protocol = protocol;
     memcpy(ar->devices, devices, (size_t)nranks * sizeof(int));
     ar->max_bytes = max_bytes & ~(size_t)1; /* whole bf16 elements */
     ar->slot_packets = (int64_t)((ar->max_bytes + 15) / 16);
@@ -707,7 +798,8 @@ extern "C" sl_status_t sl_cuda_ar_bf16(sl_cuda_ar_t *ar, int rank, const uint16_
     const int threads = npackets >= kThreads ? kThreads : (int)((npackets + 31) / 32 * 32);
     int64_t blocks = (npackets + threads - 1) / threads;
     blocks = blocks > kMaxBlocks ? kMaxBlocks : blocks;
-    (void)sl::launch(kernels_for(ar->nranks).plain, (unsigned)blocks, threads, 0, stream, a);
+    (void)sl::launch(kernels_for(ar->nranks, ar->protocol).plain, (unsigned)blocks, threads, 0,
+                     stream, a);
     SL_CUDA_CHECK_LAUNCH("sl_cuda_ar_bf16");
     return SL_OK;
 }
@@ -753,7 +845,7 @@ extern "C" sl_status_t sl_cuda_ar_rmsnorm_bf16(sl_cuda_ar_t *ar, int rank, uint1
 
     /* A function of n and h alone: every rank launches the same grid. */
     const int blocks = n < kMaxBlocks ? n : kMaxBlocks;
-    (void)sl::launch(kernels_for(ar->nranks).rmsnorm[v - 1], (unsigned)blocks,
+    (void)sl::launch(kernels_for(ar->nranks, ar->protocol).rmsnorm[v - 1], (unsigned)blocks,
                      v == 1 ? threads : kThreads, 0, stream, a, m);
     SL_CUDA_CHECK_LAUNCH("sl_cuda_ar_rmsnorm_bf16");
     return SL_OK;

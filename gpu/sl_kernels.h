@@ -233,13 +233,24 @@ typedef struct sl_cuda_ar sl_cuda_ar_t;
  * (cudaDeviceCanAccessPeer); else 0, the first pair without logged at debug. */
 sl_status_t sl_cuda_ar_p2p_ok(const int *devices, int n, int *ok_p);
 
+/* How a rank learns that its peers' packets have arrived (allreduce.cu). */
+typedef enum {
+    SL_CUDA_AR_BARRIER, /* a flag per block and peer after the pushes, then the reads */
+    SL_CUDA_AR_LAMPORT, /* no flags: slots start empty (a NaN pattern no push holds),
+                           readers wait for each packet's lanes and empty it again */
+} sl_cuda_ar_protocol_t;
+
+/* The backend's choice unless SLINFER_CUSTOM_ALLREDUCE_PROTOCOL says. */
+#define SL_CUDA_AR_DEFAULT_PROTOCOL SL_CUDA_AR_BARRIER
+
 /* The group of ranks 0..nranks-1 (2..8) on DEVICES [nranks] (distinct, P2P):
  * enables peer access between every pair, gives each rank a buffer on its
  * GPU for messages up to MAX_BYTES. A spin that waits longer than TIMEOUT_S
  * for a peer gives up (sl_cuda_ar_failed). Made from one thread; the
  * caller's current device is kept. */
 sl_status_t sl_cuda_ar_create(const int *devices, int nranks, size_t max_bytes,
-                              double timeout_s, sl_cuda_ar_t **ar_p);
+                              double timeout_s, sl_cuda_ar_protocol_t protocol,
+                              sl_cuda_ar_t **ar_p);
 /* After every rank's stream is idle. NULL is fine. */
 void sl_cuda_ar_destroy(sl_cuda_ar_t *ar);
 size_t sl_cuda_ar_max_bytes(const sl_cuda_ar_t *ar);

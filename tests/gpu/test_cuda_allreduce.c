@@ -40,6 +40,8 @@
  *                                  all-reduce + RMSNorm vs its two kernels
  *                                  (not a test)
  *   test_cuda_allreduce --tp N     only TP N
+ *   test_cuda_allreduce --protocol barrier|lamport   only that protocol
+ *                                  (default: all of the above for both)
  */
 #include "config.h"
 
@@ -86,6 +88,12 @@ struct group {
 };
 
 static int quick;
+static sl_cuda_ar_protocol_t protocol; /* of the groups under test */
+
+static const char *proto_name(void)
+{
+    return protocol == SL_CUDA_AR_LAMPORT ? "lamport" : "barrier";
+}
 
 /* ---- the group: one thread per GPU, as in the backend --------------------------- */
 
@@ -125,8 +133,8 @@ static void expect_no_failure(group_t *g, const char *what)
 {
     int waiter, peer;
     if (sl_cuda_ar_failed(g->ar, &waiter, &peer)) {
-        printf("FAIL tp=%d %s: rank %d gave up waiting for rank %d\n", g->tp, what, waiter,
-               peer);
+        printf("FAIL %s tp=%d %s: rank %d gave up waiting for rank %d\n", proto_name(), g->tp,
+               what, waiter, peer);
         gc_failures++;
     }
 }
@@ -145,7 +153,7 @@ static int group_open(group_t *g, int tp, size_t max_bytes, double timeout_s)
     if (!p2p)
         return 0;
     NCCL_CHECK(ncclCommInitAll(g->nccl, tp, devs));
-    if (sl_cuda_ar_create(devs, tp, max_bytes, timeout_s, &g->ar) != SL_OK)
+    if (sl_cuda_ar_create(devs, tp, max_bytes, timeout_s, protocol, &g->ar) != SL_OK)
         exit(EXIT_FAILURE);
     for (int i = 0; i < tp; i++) {
         g->ranks[i].g = g;
@@ -297,9 +305,9 @@ static void check_size(group_t *g, size_t n, uint64_t *rng)
         worst_nccl = rel > worst_nccl ? rel : worst_nccl;
     }
     int ok = bad == 0 && differ == 0 && bad_nccl == 0;
-    printf("%-4s tp=%d n=%-7zu host sum: max %ld ulp, %zu > 1 ulp; ranks/in-place differ: %zu; "
-           "vs NCCL max %.1e of sum|x| (bound %.1e)\n",
-           ok ? "ok" : "FAIL", tp, n, max_ulps, bad, differ, worst_nccl, tp * 0x1p-8);
+    printf("%-4s %s tp=%d n=%-7zu host sum: max %ld ulp, %zu > 1 ulp; ranks/in-place differ: "
+           "%zu; vs NCCL max %.1e of sum|x| (bound %.1e)\n",
+           ok ? "ok" : "FAIL", proto_name(), tp, n, max_ulps, bad, differ, worst_nccl, tp * 0x1p-8);
     gc_checks++;
     gc_failures += !ok;
     for (int k = 0; k < tp; k++)
@@ -449,10 +457,10 @@ static void stress_check(group_t *g, stress_t *st, const char *what)
         free(got);
     }
     int ok = bad == 0;
-    printf("%-4s tp=%d %s: %d iterations of %zu + %zu + %zu elements: max %ld ulp, %zu "
+    printf("%-4s %s tp=%d %s: %d iterations of %zu + %zu + %zu elements: max %ld ulp, %zu "
            "elements > 1 ulp (first bad iteration %d)\n",
-           ok ? "ok" : "FAIL", g->tp, what, st->iters, stress_n[0], stress_n[1], stress_n[2],
-           max_ulps, bad, bad_iter);
+           ok ? "ok" : "FAIL", proto_name(), g->tp, what, st->iters, stress_n[0], stress_n[1],
+           stress_n[2], max_ulps, bad, bad_iter);
     gc_checks++;
     gc_failures += !ok;
 }
@@ -668,10 +676,10 @@ static void check_fused_case(group_t *g, int n, int h, int bias, uint64_t *rng)
         }
     }
     int ok = host_bad == 0 && differ == 0 && ranks_differ == 0;
-    printf("%-4s tp=%d fused n=%-2d h=%-4d %s: x, residual vs host: %zu differ; fused vs "
+    printf("%-4s %s tp=%d fused n=%-2d h=%-4d %s: x, residual vs host: %zu differ; fused vs "
            "unfused (x, residual, xn): %zu differ; ranks: %zu differ\n",
-           ok ? "ok" : "FAIL", tp, n, h, bias ? "bias   " : "no bias", host_bad, differ,
-           ranks_differ);
+           ok ? "ok" : "FAIL", proto_name(), tp, n, h, bias ? "bias   " : "no bias", host_bad,
+           differ, ranks_differ);
     gc_checks++;
     gc_failures += !ok;
     for (int f = 0; f < 2; f++)
@@ -864,10 +872,11 @@ static void fstress_check(group_t *g, fstress_t *st, const char *what)
     }
     GPU_CHECK(cudaSetDevice(0));
     int ok = bad == 0 && ranks_differ == 0;
-    printf("%-4s tp=%d fused %s: %d iterations of 1x4096 + bias, %d-element all-reduce, "
+    printf("%-4s %s tp=%d fused %s: %d iterations of 1x4096 + bias, %d-element all-reduce, "
            "7x8192: %zu elements differ from the unfused sequence (first bad iteration %d); "
            "ranks: %zu differ\n",
-           ok ? "ok" : "FAIL", g->tp, what, iters, FSTRESS_PLAIN, bad, bad_iter, ranks_differ);
+           ok ? "ok" : "FAIL", proto_name(), g->tp, what, iters, FSTRESS_PLAIN, bad, bad_iter,
+           ranks_differ);
     gc_checks++;
     gc_failures += !ok;
 }
@@ -927,7 +936,7 @@ static void check_lonely(double abort_after_s)
     cudaStream_t stream;
     int waiter = -1, peer = -1;
 
-    if (sl_cuda_ar_create(devs, 2, 1 << 16, timeout, &ar) != SL_OK)
+    if (sl_cuda_ar_create(devs, 2, 1 << 16, timeout, protocol, &ar) != SL_OK)
         exit(EXIT_FAILURE);
     GPU_CHECK(cudaSetDevice(0));
     GPU_CHECK(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
@@ -945,10 +954,11 @@ static void check_lonely(double abort_after_s)
     int failed = sl_cuda_ar_failed(ar, &waiter, &peer);
     int ok = abort_after_s < 0 ? failed && waiter == 0 && peer == 1 && took < 10
                                : !failed && took < 10;
-    printf("%-4s lonely rank 0, %s: kernel returned after %.2f s; failure %s (rank %d waited "
-           "for rank %d)\n",
-           ok ? "ok" : "FAIL", abort_after_s < 0 ? "timeout 0.5 s" : "aborted after 0.1 s",
-           took, failed ? "recorded" : "not recorded", waiter, peer);
+    printf("%-4s %s lonely rank 0, %s: kernel returned after %.2f s; failure %s (rank %d "
+           "waited for rank %d)\n",
+           ok ? "ok" : "FAIL", proto_name(),
+           abort_after_s < 0 ? "timeout 0.5 s" : "aborted after 0.1 s", took,
+           failed ? "recorded" : "not recorded", waiter, peer);
     gc_checks++;
     gc_failures += !ok;
     GPU_CHECK(cudaFree(buf));
@@ -965,8 +975,8 @@ static void check_contract(group_t *g)
              sl_cuda_ar_supported(g->ar, p, p, MAX_ELEMS) &&
              !sl_cuda_ar_supported(g->ar, p, p, MAX_ELEMS + 1) &&
              !sl_cuda_ar_supported(NULL, p, p, 8) && sl_cuda_ar_max_bytes(g->ar) == MAX_ELEMS * 2;
-    printf("%-4s tp=%d sl_cuda_ar_supported: aligned, sizes 1..%zu only\n", ok ? "ok" : "FAIL",
-           g->tp, MAX_ELEMS);
+    printf("%-4s %s tp=%d sl_cuda_ar_supported: aligned, sizes 1..%zu only\n", ok ? "ok" : "FAIL",
+           proto_name(), g->tp, MAX_ELEMS);
     gc_checks++;
     gc_failures += !ok;
 
@@ -987,9 +997,9 @@ static void check_contract(group_t *g)
          !sl_cuda_ar_rmsnorm_supported(ar, x, NULL, x, w, xn, 1, 8) &&
          !sl_cuda_ar_rmsnorm_supported(ar, x, NULL, NULL, w, xn, 1, 8) &&
          !sl_cuda_ar_rmsnorm_supported(NULL, x, NULL, res, w, xn, 1, 8);
-    printf("%-4s tp=%d sl_cuda_ar_rmsnorm_supported: distinct aligned buffers, rows of 8k, "
+    printf("%-4s %s tp=%d sl_cuda_ar_rmsnorm_supported: distinct aligned buffers, rows of 8k, "
            "up to %zu elements\n",
-           ok ? "ok" : "FAIL", g->tp, MAX_ELEMS);
+           ok ? "ok" : "FAIL", proto_name(), g->tp, MAX_ELEMS);
     gc_checks++;
     gc_failures += !ok;
     GPU_CHECK(cudaFree(buf));
@@ -1088,17 +1098,17 @@ static void bench(group_t *g)
             b[i] = (bench_t){.n = bytes / 2, .nccl = i >= 2, .graph = i % 2};
             on_ranks(g, rank_bench, &b[i]);
         }
-        printf("bench tp=%d bytes=%-8zu custom eager %7.2f us, graph %7.2f us | NCCL eager "
+        printf("bench %s tp=%d bytes=%-8zu custom eager %7.2f us, graph %7.2f us | NCCL eager "
                "%7.2f us, graph %7.2f us\n",
-               g->tp, bytes, b[0].us, b[1].us, b[2].us, b[3].us);
+               proto_name(), g->tp, bytes, b[0].us, b[1].us, b[2].us, b[3].us);
         custom_wins = custom_wins && b[1].us < b[3].us;
         if (custom_wins)
             up_to = bytes;
     }
     expect_no_failure(g, "bench");
-    printf("bench tp=%d: the custom kernel beats NCCL inside a graph at every size up to %zu "
+    printf("bench %s tp=%d: the custom kernel beats NCCL inside a graph at every size up to %zu "
            "bytes (SLINFER_CUSTOM_ALLREDUCE_MAX_BYTES; measured up to %zu)\n",
-           g->tp, up_to, MAX_ELEMS * 2);
+           proto_name(), g->tp, up_to, MAX_ELEMS * 2);
 }
 
 /* The fused all-reduce + RMSNorm against the two kernels it replaces (no
@@ -1114,9 +1124,9 @@ static void bench_fused(group_t *g)
                              .norm = 1 + k / 2, .rows = shapes[i][0], .h = shapes[i][1]};
             on_ranks(g, rank_bench, &b[k]);
         }
-        printf("bench tp=%d all-reduce + RMSNorm n=%-2d h=%d: unfused eager %6.2f us, graph "
+        printf("bench %s tp=%d all-reduce + RMSNorm n=%-2d h=%d: unfused eager %6.2f us, graph "
                "%6.2f us | fused eager %6.2f us, graph %6.2f us (graph: %.2fx)\n",
-               g->tp, shapes[i][0], shapes[i][1], b[0].us, b[1].us, b[2].us, b[3].us,
+               proto_name(), g->tp, shapes[i][0], shapes[i][1], b[0].us, b[1].us, b[2].us, b[3].us,
                b[3].us > 0 ? b[1].us / b[3].us : 0.0);
     }
     expect_no_failure(g, "bench fused");
@@ -1132,6 +1142,7 @@ int main(int argc, char **argv)
                                    262143, 262144, 262145, 524287, MAX_ELEMS};
     static const size_t quick_sizes[] = {1, 9, 4096, 4097, 65537, MAX_ELEMS};
     int do_bench = 0, only_tp = 0, ndev = 0, tested = 0;
+    const char *only_protocol = NULL;
 
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--bench") == 0)
@@ -1140,6 +1151,8 @@ int main(int argc, char **argv)
             quick = 1;
         else if (strcmp(argv[i], "--tp") == 0 && i + 1 < argc)
             only_tp = atoi(argv[++i]);
+        else if (strcmp(argv[i], "--protocol") == 0 && i + 1 < argc)
+            only_protocol = argv[++i];
     }
     gpu_test_require_device();
     GPU_CHECK(cudaGetDeviceCount(&ndev));
@@ -1151,35 +1164,41 @@ int main(int argc, char **argv)
     setenv("NCCL_NVLS_ENABLE", "0", 0);
     uint64_t rng = gc_seed();
 
-    for (int tp = 2; tp <= ndev && tp <= MAX_TP; tp++) {
-        group_t g;
-        if ((only_tp && tp != only_tp) || (quick && tp != 2))
+    for (int pr = 0; pr < 2; pr++) {
+        protocol = pr == 0 ? SL_CUDA_AR_BARRIER : SL_CUDA_AR_LAMPORT;
+        if (only_protocol != NULL && strcmp(only_protocol, proto_name()) != 0)
             continue;
-        if (!group_open(&g, tp, MAX_ELEMS * 2, GROUP_TIMEOUT_S)) {
-            printf("SKIP tp=%d: not every pair of GPUs 0..%d has peer access\n", tp, tp - 1);
-            continue;
+        for (int tp = 2; tp <= ndev && tp <= MAX_TP; tp++) {
+            group_t g;
+            if ((only_tp && tp != only_tp) || (quick && tp != 2))
+                continue;
+            if (!group_open(&g, tp, MAX_ELEMS * 2, GROUP_TIMEOUT_S)) {
+                printf("SKIP tp=%d: not every pair of GPUs 0..%d has peer access\n", tp,
+                       tp - 1);
+                continue;
+            }
+            tested++;
+            check_contract(&g);
+            const size_t *list = quick ? quick_sizes : sizes;
+            size_t count = quick ? sizeof(quick_sizes) / sizeof(quick_sizes[0])
+                                 : sizeof(sizes) / sizeof(sizes[0]);
+            for (size_t i = 0; i < count; i++)
+                check_size(&g, list[i], &rng);
+            check_stress(&g, &rng);
+            check_fused(&g, &rng);
+            check_fused_stress(&g, &rng);
+            if (do_bench) {
+                bench(&g);
+                bench_fused(&g);
+            }
+            group_close(&g);
         }
-        tested++;
-        check_contract(&g);
-        const size_t *list = quick ? quick_sizes : sizes;
-        size_t count = quick ? sizeof(quick_sizes) / sizeof(quick_sizes[0])
-                             : sizeof(sizes) / sizeof(sizes[0]);
-        for (size_t i = 0; i < count; i++)
-            check_size(&g, list[i], &rng);
-        check_stress(&g, &rng);
-        check_fused(&g, &rng);
-        check_fused_stress(&g, &rng);
-        if (do_bench) {
-            bench(&g);
-            bench_fused(&g);
-        }
-        group_close(&g);
+        check_lonely(-1);
+        check_lonely(0.1);
     }
     if (tested == 0) {
         printf("SKIP: no TP group with peer access between all its GPUs\n");
         return SL_TEST_SKIP;
     }
-    check_lonely(-1);
-    check_lonely(0.1);
     return gc_finish();
 }

@@ -496,11 +496,21 @@ static sl_status_t sl_cuda_custom_ar_init(sl_cuda_backend_t *be)
                  "all-reduce");
         return SL_OK;
     }
+    const char *name = getenv("SLINFER_CUSTOM_ALLREDUCE_PROTOCOL");
+    sl_cuda_ar_protocol_t protocol = SL_CUDA_AR_DEFAULT_PROTOCOL;
+    if (name != NULL && strcmp(name, "barrier") == 0)
+        protocol = SL_CUDA_AR_BARRIER;
+    else if (name != NULL && strcmp(name, "lamport") == 0)
+        protocol = SL_CUDA_AR_LAMPORT;
+    else if (name != NULL && *name != '\0')
+        sl_warn("SLINFER_CUSTOM_ALLREDUCE_PROTOCOL=%s: not barrier or lamport; the default",
+                name);
     SL_RETURN_IF(sl_cuda_ar_create(devices, be->tp, (size_t)max_bytes,
-                                   be->timeout_s > 0 ? be->timeout_s : 1.0, &be->ar));
+                                   be->timeout_s > 0 ? be->timeout_s : 1.0, protocol, &be->ar));
     be->info.custom_ar_max_bytes = sl_cuda_ar_max_bytes(be->ar);
-    sl_debug("CUDA backend: one-shot all-reduce over peer memory for messages up to %zu "
-             "bytes, NCCL above",
+    sl_debug("CUDA backend: one-shot all-reduce over peer memory (%s protocol) for messages "
+             "up to %zu bytes, NCCL above",
+             protocol == SL_CUDA_AR_LAMPORT ? "Lamport" : "barrier",
              sl_cuda_ar_max_bytes(be->ar));
     return SL_OK;
 }
