@@ -145,8 +145,7 @@ prefill_kernel(bf16 *out, const bf16 *q, int q_ld, const bf16 *k_cache, const bf
             float s[kTileK / 8][4];
             qk_tiles<KC, kTileK / 8, LD>(s, qf, ks, mi, mj);
 
-            /* Mask, scale, row maxima (a row's 64 scores are spread over a quad). */
-            float mx0 = -INFINITY, mx1 = -INFINITY;
+            /* Mask and scale (a row's 64 scores are spread over a quad). */
 #pragma unroll
             for (int nt = 0; nt < kTileK / 8; nt++) {
 #pragma unroll
@@ -157,38 +156,8 @@ prefill_kernel(bf16 *out, const bf16 *q, int q_ld, const bf16 *k_cache, const bf
                     const bool ok = kp <= qp && kp >= lo;
                     s[nt][i] = ok ? s[nt][i] * qscale : -INFINITY;
                 }
-                mx0 = fmaxf(mx0, fmaxf(s[nt][0], s[nt][1]));
-                mx1 = fmaxf(mx1, fmaxf(s[nt][2], s[nt][3]));
             }
-            mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 1));
-            mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 2));
-            mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 1));
-            mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 2));
-            const float mn0 = fmaxf(m0, mx0), mn1 = fmaxf(m1, mx1);
-            /* A row with no key yet keeps m = -inf: nothing to rescale, p = 0. */
-            const float a0 = mn0 == -INFINITY ? 1.0f : exp2f(m0 - mn0);
-            const float a1 = mn1 == -INFINITY ? 1.0f : exp2f(m1 - mn1);
-            m0 = mn0;
-            m1 = mn1;
-            l0 *= a0;
-            l1 *= a1;
-#pragma unroll
-            for (int dn = 0; dn < DN; dn++) {
-                o[dn][0] *= a0;
-                o[dn][1] *= a0;
-                o[dn][2] *= a1;
-                o[dn][3] *= a1;
-            }
-#pragma unroll
-            for (int nt = 0; nt < kTileK / 8; nt++) {
-                s[nt][0] = mn0 == -INFINITY ? 0.0f : exp2f(s[nt][0] - mn0);
-                s[nt][1] = mn0 == -INFINITY ? 0.0f : exp2f(s[nt][1] - mn0);
-                s[nt][2] = mn1 == -INFINITY ? 0.0f : exp2f(s[nt][2] - mn1);
-                s[nt][3] = mn1 == -INFINITY ? 0.0f : exp2f(s[nt][3] - mn1);
-                l0 += s[nt][0] + s[nt][1];
-                l1 += s[nt][2] + s[nt][3];
-            }
-
+            online_softmax<kTileK / 8, DN, true>(s, o, m0, m1, l0, l1);
             pv_tiles<DN, kTileK / 8, LD>(o, s, vs, mi, mj);
         }
         __syncthreads(); /* stage j & 1 is refilled by the next iteration */

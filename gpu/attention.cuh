@@ -160,6 +160,55 @@ sl_status_t launch_decode(bf16 *out, const bf16 *q, int q_ld, const bf16 *k_cach
                           const sl_cuda_attn_shape_t *sh, float *workspace,
                           cudaStream_t stream);
 
+/*
+ * One online-softmax step of a warp's two mma rows (g, g + 8) over a tile of
+ * scores S [NT n-tiles][4] already scaled and masked (-inf): the rows'
+ * maxima over the quad, M, L and O [DN][4] rescaled to them, S replaced by
+ * exp2(S - m) and added to L (this lane's share; the quad is summed at the
+ * end). EMPTY_ROWS: a row may have no key yet (prefill's causal and window
+ * tiles); it keeps m = -inf, nothing to rescale, p = 0. Without it (decode:
+ * every row has a key in every tile) the guards are left out.
+ */
+template <int NT, int DN, bool EMPTY_ROWS>
+__device__ __forceinline__ void online_softmax(float (&s)[NT][4], float (&o)[DN][4], float &m0,
+                                               float &m1, float &l0, float &l1)
+{
+    float mx0 = -INFINITY, mx1 = -INFINITY;
+#pragma unroll
+    for (int nt = 0; nt < NT; nt++) {
+        mx0 = fmaxf(mx0, fmaxf(s[nt][0], s[nt][1]));
+        mx1 = fmaxf(mx1, fmaxf(s[nt][2], s[nt][3]));
+    }
+    mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 1));
+    mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 2));
+    mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 1));
+    mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 2));
+    const float mn0 = fmaxf(m0, mx0), mn1 = fmaxf(m1, mx1);
+    /* 0 on a row's first keys (m was -inf) */
+    const float a0 = EMPTY_ROWS && mn0 == -INFINITY ? 1.0f : exp2f(m0 - mn0);
+    const float a1 = EMPTY_ROWS && mn1 == -INFINITY ? 1.0f : exp2f(m1 - mn1);
+    m0 = mn0;
+    m1 = mn1;
+    l0 *= a0;
+    l1 *= a1;
+#pragma unroll
+    for (int dn = 0; dn < DN; dn++) {
+        o[dn][0] *= a0;
+        o[dn][1] *= a0;
+        o[dn][2] *= a1;
+        o[dn][3] *= a1;
+    }
+#pragma unroll
+    for (int nt = 0; nt < NT; nt++) {
+        s[nt][0] = EMPTY_ROWS && mn0 == -INFINITY ? 0.0f : exp2f(s[nt][0] - mn0);
+        s[nt][1] = EMPTY_ROWS && mn0 == -INFINITY ? 0.0f : exp2f(s[nt][1] - mn0);
+        s[nt][2] = EMPTY_ROWS && mn1 == -INFINITY ? 0.0f : exp2f(s[nt][2] - mn1);
+        s[nt][3] = EMPTY_ROWS && mn1 == -INFINITY ? 0.0f : exp2f(s[nt][3] - mn1);
+        l0 += s[nt][0] + s[nt][1];
+        l1 += s[nt][2] + s[nt][3];
+    }
+}
+
 } // namespace attn
 } // namespace sl
 

@@ -380,9 +380,8 @@ decode_mma_kernel(bf16 *out, const bf16 *q, int q_ld, const bf16 *k_cache,
             /* S = Q K^T: 2 n-tiles of this warp's 8 keys. */
             float s[2][4];
             qk_tiles<KC, 2, LD>(s, qf, ks + warp * 16 * LD, mi, mj);
-            /* Mask the keys past the split, scale, row maxima (a row's 16
-             * scores are spread over a quad). */
-            float mx0 = -INFINITY, mx1 = -INFINITY;
+            /* Mask the keys past the split and scale (a row's 16 scores are
+             * spread over a quad). */
 #pragma unroll
             for (int nt = 0; nt < 2; nt++) {
 #pragma unroll
@@ -390,36 +389,9 @@ decode_mma_kernel(bf16 *out, const bf16 *q, int q_ld, const bf16 *k_cache,
                     const bool ok = kw + nt * 8 + 2 * c + (i & 1) < k_end;
                     s[nt][i] = ok ? s[nt][i] * qscale : -INFINITY;
                 }
-                mx0 = fmaxf(mx0, fmaxf(s[nt][0], s[nt][1]));
-                mx1 = fmaxf(mx1, fmaxf(s[nt][2], s[nt][3]));
             }
-            mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 1));
-            mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 2));
-            mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 1));
-            mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 2));
             /* kw < k_end: every row has a key here, so the maxima are finite. */
-            const float mn0 = fmaxf(m0, mx0), mn1 = fmaxf(m1, mx1);
-            const float a0 = exp2f(m0 - mn0), a1 = exp2f(m1 - mn1); /* 0 on the first tile */
-            m0 = mn0;
-            m1 = mn1;
-            l0 *= a0;
-            l1 *= a1;
-#pragma unroll
-            for (int dn = 0; dn < DN; dn++) {
-                o[dn][0] *= a0;
-                o[dn][1] *= a0;
-                o[dn][2] *= a1;
-                o[dn][3] *= a1;
-            }
-#pragma unroll
-            for (int nt = 0; nt < 2; nt++) {
-                s[nt][0] = exp2f(s[nt][0] - mn0);
-                s[nt][1] = exp2f(s[nt][1] - mn0);
-                s[nt][2] = exp2f(s[nt][2] - mn1);
-                s[nt][3] = exp2f(s[nt][3] - mn1);
-                l0 += s[nt][0] + s[nt][1];
-                l1 += s[nt][2] + s[nt][3];
-            }
+            online_softmax<2, DN, false>(s, o, m0, m1, l0, l1);
             pv_tiles<DN, 2, LD>(o, s, vs + warp * 16 * LD, mi, mj);
         }
         __syncthreads(); /* stage j & 1 is refilled by the next iteration */

@@ -19,7 +19,10 @@
 
 #include <stdlib.h>
 
+#include <type_traits>
+
 #include "sl_device.cuh"
+
 #include "sl_kernels.h"
 
 namespace {
@@ -152,55 +155,37 @@ gemv_silu_kernel(bf16 *act, int64_t lda, const bf16 *x, int64_t ldx, const bf16 
     }
 }
 
+/* F(std::integral_constant<int, n>) for the row count n, 1..SL_CUDA_GEMV_MAX_ROWS (one
+ * kernel instance per count); nothing for other counts, which the callers refuse. */
+template <int NV = 1, class F> void with_rows(int n, F &&f)
+{
+    if constexpr (NV <= SL_CUDA_GEMV_MAX_ROWS) {
+        if (n == NV)
+            f(std::integral_constant<int, NV>{});
+        else
+            with_rows<NV + 1>(n, f);
+    }
+}
+
 template <bool F32, int U>
 void launch(int n, void *out, int64_t ldo, const bf16 *x, int64_t ldx, const bf16 *w,
             int out_dim, int in_dim, cudaStream_t stream)
 {
     const unsigned grid = sl::blocks_for(out_dim, kRowsPerBlock);
-    const int threads = kRowsPerBlock * 32;
-    switch (n) {
-#define SL_GEMV_CASE(NV)                                                                      \
-    case NV:                                                                                  \
-        (void)sl::launch(gemv_kernel<NV, F32, U>, grid, threads, 0, stream, out, ldo, x, ldx, \
-                         w, out_dim, in_dim);                                                 \
-        break;
-        SL_GEMV_CASE(1)
-        SL_GEMV_CASE(2)
-        SL_GEMV_CASE(3)
-        SL_GEMV_CASE(4)
-        SL_GEMV_CASE(5)
-        SL_GEMV_CASE(6)
-        SL_GEMV_CASE(7)
-        SL_GEMV_CASE(8)
-#undef SL_GEMV_CASE
-    default:
-        break;
-    }
+    with_rows(n, [&](auto rows) {
+        (void)sl::launch(gemv_kernel<decltype(rows)::value, F32, U>, grid, kRowsPerBlock * 32,
+                         0, stream, out, ldo, x, ldx, w, out_dim, in_dim);
+    });
 }
 
 void launch_silu(int n, bf16 *act, int64_t lda, const bf16 *x, int64_t ldx, const bf16 *w_gu,
                  int inter, int in_dim, cudaStream_t stream)
 {
     const unsigned grid = sl::blocks_for(inter, kRowsPerBlock);
-    const int threads = kRowsPerBlock * 32;
-    switch (n) {
-#define SL_GEMV_SILU_CASE(NV)                                                                 \
-    case NV:                                                                                  \
-        (void)sl::launch(gemv_silu_kernel<NV, 4>, grid, threads, 0, stream, act, lda, x, ldx, \
-                         w_gu, inter, in_dim);                                                \
-        break;
-        SL_GEMV_SILU_CASE(1)
-        SL_GEMV_SILU_CASE(2)
-        SL_GEMV_SILU_CASE(3)
-        SL_GEMV_SILU_CASE(4)
-        SL_GEMV_SILU_CASE(5)
-        SL_GEMV_SILU_CASE(6)
-        SL_GEMV_SILU_CASE(7)
-        SL_GEMV_SILU_CASE(8)
-#undef SL_GEMV_SILU_CASE
-    default:
-        break;
-    }
+    with_rows(n, [&](auto rows) {
+        (void)sl::launch(gemv_silu_kernel<decltype(rows)::value, 4>, grid, kRowsPerBlock * 32,
+                         0, stream, act, lda, x, ldx, w_gu, inter, in_dim);
+    });
 }
 
 } // namespace
