@@ -3,8 +3,11 @@
  * pass: the QKV bias (Qwen2), the per-head q/k RMSNorm (Qwen3), RoPE on q and
  * k, and the store of k and v into their paged-cache slots (bf16).
  *
- * Twin of sl_cpu_qkv_rope_store (src/backend/cpu/rope_kv.c). One block per
- * token, one warp per head (q heads, then k heads, then v heads); a lane
+ * Twin of sl_cpu_qkv_rope_store (src/backend/cpu/rope_kv.c). Blocks of
+ * kThreads / 32 warps, one warp per head (q heads, then k heads, then v
+ * heads): grid (tokens, heads / warps), so a decode step's few tokens still
+ * spread over many SMs instead of one block walking a token's heads in turn;
+ * a lane
  * holds the pairs (i, i + half) of RoPE's rotate_half convention, so the
  * rotation needs no data exchange and the norm one warp sum. Arithmetic is
  * float32 from the bf16 GEMM output with one rounding at the store: fewer
@@ -39,8 +42,9 @@ qkv_rope_store_kernel(bf16 *qkv, const float *bias, const bf16 *q_norm, const bf
 {
     sl::pdl_wait(); /* first: see sl::launch */
     const int t = blockIdx.x;
-    const int warp = threadIdx.x / sl::kWarp, lane = threadIdx.x % sl::kWarp;
-    const int nwarps = blockDim.x / sl::kWarp;
+    const int warp = blockIdx.y * (blockDim.x / sl::kWarp) + threadIdx.x / sl::kWarp;
+    const int lane = threadIdx.x % sl::kWarp;
+    const int nwarps = gridDim.y * (blockDim.x / sl::kWarp);
     const int half = head_dim / 2;
     const int units = heads + 2 * kv_heads;
     const size_t ld = (size_t)units * head_dim;
@@ -113,8 +117,10 @@ extern "C" sl_status_t sl_cuda_qkv_rope_store_bf16(
     }
     if (n == 0)
         return SL_OK;
-    (void)sl::launch(qkv_rope_store_kernel, n, kThreads, 0, stream, reinterpret_cast<bf16 *>(qkv),
-                     bias, reinterpret_cast<const bf16 *>(q_norm),
+    const int units = heads + 2 * kv_heads, warps = kThreads / sl::kWarp;
+    const dim3 grid((unsigned)n, (unsigned)((units + warps - 1) / warps));
+    (void)sl::launch(qkv_rope_store_kernel, grid, kThreads, 0, stream,
+                     reinterpret_cast<bf16 *>(qkv), bias, reinterpret_cast<const bf16 *>(q_norm),
                      reinterpret_cast<const bf16 *>(k_norm), eps, cos_table, sin_table, positions,
                      slots, heads, kv_heads, head_dim, reinterpret_cast<bf16 *>(k_cache),
                      reinterpret_cast<bf16 *>(v_cache));
