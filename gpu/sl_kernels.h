@@ -165,11 +165,17 @@ typedef struct sl_cuda_argmax {
     int32_t index;
 } sl_cuda_argmax_t;
 
+/* Column ranges a row is split into (at most SL_CUDA_ARGMAX_MAX_PARTS). */
+#define SL_CUDA_ARGMAX_MAX_PARTS 64
+int sl_cuda_argmax_parts(int cols);
+
 /* Twin of sl_cpu_argmax (src/backend/cpu/argmax.h): out [rows] = the largest
  * value of each row of logits [rows, ld] (columns [0, cols)) and its column +
- * index_base; ties go to the lowest column. */
+ * index_base; ties go to the lowest column. partial: device scratch of
+ * [rows * sl_cuda_argmax_parts(cols)] entries. */
 sl_status_t sl_cuda_argmax_f32(sl_cuda_argmax_t *out, const float *logits, int rows, int cols,
-                               int64_t ld, int32_t index_base, cudaStream_t stream);
+                               int64_t ld, int32_t index_base, sl_cuda_argmax_t *partial,
+                               cudaStream_t stream);
 
 /* ---- sampler.cu ------------------------------------------------------------- */
 

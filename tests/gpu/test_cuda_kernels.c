@@ -295,7 +295,8 @@ static void check_argmax(uint64_t *rng, int rows, int cols, int32_t base)
         lg[c] = -INFINITY;
     sl_cpu_argmax(lg, (size_t)rows, (size_t)cols, base, idx, val);
     void *d_lg = gc_upload(lg, n * 4), *d_o = gc_device((size_t)rows * sizeof(*got));
-    if (sl_cuda_argmax_f32(d_o, d_lg, rows, cols, cols, base, 0) != SL_OK)
+    void *d_part = gc_device((size_t)rows * sl_cuda_argmax_parts(cols) * sizeof(*got));
+    if (sl_cuda_argmax_f32(d_o, d_lg, rows, cols, cols, base, d_part, 0) != SL_OK)
         exit(EXIT_FAILURE);
     gc_download(got, d_o, (size_t)rows * sizeof(*got));
     int wrong = 0;
@@ -303,7 +304,7 @@ static void check_argmax(uint64_t *rng, int rows, int cols, int32_t base)
         wrong += got[r].index != idx[r] || got[r].value != val[r];
     snprintf(what, sizeof(what), "argmax rows=%d cols=%d (ties: lowest id)", rows, cols);
     gc_report(what, wrong == 0 ? 0 : INFINITY, 0, 0);
-    cudaFree(d_lg), cudaFree(d_o);
+    cudaFree(d_lg), cudaFree(d_o), cudaFree(d_part);
     free(lg), free(val), free(idx), free(got);
 }
 
@@ -404,6 +405,8 @@ int main(int argc, char **argv)
     check_gemv_silu(&rng, 1, 7168, 4096); /* Llama-3.1-8B at TP 2 */
     check_argmax(&rng, 9, 1505, 0);
     check_argmax(&rng, 4, 128256 / 2, 64128);
+    check_argmax(&rng, 1, 128256, 0);    /* batch 1: 63 column ranges */
+    check_argmax(&rng, 3, 300007, 7);    /* more columns than 64 ranges of the minimum */
     check_dummy(SL_T_Q, "model.layers.0.self_attn.q_proj.weight", 96, 64, 32, 32, 0, 64);
     check_dummy(SL_T_DOWN, "model.layers.3.mlp.down_proj.weight", 64, 352, 0, 64, 176, 176);
     check_dummy(SL_T_EMBED, "model.embed_tokens.weight", 1505, 128, 753, 752, 0, 128);

@@ -75,6 +75,9 @@ sl_status_t sl_cuda_rank_alloc_activations(sl_cuda_rank_t *r)
     SL_RETURN_IF(sl_cuda_alloc(r, &r->lg, chunk * vp * 4, "logits"));
     SL_RETURN_IF(sl_cuda_alloc(r, &r->gathered, tp > 1 ? tp * chunk * vp * 4 : 0, "logits"));
     SL_RETURN_IF(sl_cuda_alloc(r, &r->am, chunk * sizeof(sl_cuda_argmax_t), "argmax"));
+    SL_RETURN_IF(sl_cuda_alloc(r, &r->am_part,
+                               chunk * SL_CUDA_ARGMAX_MAX_PARTS * sizeof(sl_cuda_argmax_t),
+                               "argmax"));
     SL_RETURN_IF(sl_cuda_alloc(r, &r->am_all, tp > 1 ? tp * chunk * sizeof(sl_cuda_argmax_t) : 0,
                                "argmax"));
     return SL_OK;
@@ -83,13 +86,14 @@ sl_status_t sl_cuda_rank_alloc_activations(sl_cuda_rank_t *r)
 void sl_cuda_rank_free_activations(sl_cuda_rank_t *r)
 {
     void *bufs[] = {r->x,  r->residual, r->xn, r->qkv,      r->attn, r->gu,    r->act,
-                    r->attn_ws, r->xl,  r->rl, r->lg, r->gathered, r->am, r->am_all};
+                    r->attn_ws, r->xl,  r->rl, r->lg, r->gathered, r->am, r->am_all,
+                    r->am_part};
     for (size_t i = 0; i < sizeof(bufs) / sizeof(bufs[0]); i++)
         if (bufs[i] != NULL)
             (void)cudaFree(bufs[i]);
     r->x = r->residual = r->xn = r->qkv = r->attn = r->gu = r->act = r->xl = r->rl = NULL;
     r->attn_ws = r->lg = r->gathered = NULL;
-    r->am = r->am_all = NULL;
+    r->am = r->am_all = r->am_part = NULL;
 }
 
 /* ---- GEMM, collectives ------------------------------------------------------ */
@@ -266,7 +270,7 @@ static sl_status_t sl_cuda_enqueue_logits(sl_cuda_rank_t *r, const sl_cuda_step_
 
     if (st->greedy) {
         SL_RETURN_IF(sl_cuda_argmax_f32(r->am, r->lg, cn, r->vocab_local, vp, r->vocab_begin,
-                                        stream));
+                                        r->am_part, stream));
         const sl_cuda_argmax_t *src = r->am;
         if (r->nccl != NULL) {
             SL_NCCL_RETURN_IF_ERROR(ncclAllGather(r->am, r->am_all,

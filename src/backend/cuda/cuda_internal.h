@@ -161,6 +161,7 @@ typedef struct sl_cuda_rank {
     float *gathered;        /* [tp, chunk, vocab_pad] (TP > 1)          */
     sl_cuda_argmax_t *am;   /* [chunk] this rank's argmax               */
     sl_cuda_argmax_t *am_all; /* [tp, chunk] (TP > 1)                   */
+    sl_cuda_argmax_t *am_part; /* [chunk, SL_CUDA_ARGMAX_MAX_PARTS] scratch */
 
     void *arena;            /* device copy of the step buffer */
     size_t arena_cap;
