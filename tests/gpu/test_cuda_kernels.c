@@ -417,6 +417,12 @@ int main(int argc, char **argv)
         bench_gemv(1, 28672, 4096, 0); /* gate/up */
         bench_gemv(1, 28672, 4096, 1); /* gate/up + silu */
         bench_gemv(1, 4096, 14336, 0); /* down */
+        bench_gemv(1, 4096, 4096, 0);  /* o */
+        bench_gemv(1, 3072, 4096, 0);  /* qkv, TP 2 */
+        bench_gemv(1, 4096, 2048, 0);  /* o, TP 2 */
+        bench_gemv(1, 14336, 4096, 1); /* gate/up + silu, TP 2 */
+        bench_gemv(1, 4096, 7168, 0);  /* down, TP 2 */
+        bench_gemv(1, 128256, 4096, 0); /* LM head */
         bench_gemv(8, 28672, 4096, 0);
         bench_gemv(8, 28672, 4096, 1);
     }
