@@ -409,6 +409,55 @@ static sl_status_t sl_run_prepare(sl_job_t *job, const sl_run_options_t *o,
     return status;
 }
 
+/* A DP group's leader: its share of the input through the engine into its
+ * journal. Returns whether it stopped before the end (a signal). Failures
+ * abort the job. */
+static int sl_run_lead(sl_run_group_t *g, const sl_span_t *span, const sl_runtime_options_t *rto,
+                       sl_io_resume_t *done)
+{
+    sl_job_t *job = g->job;
+    sl_boot_t *boot = job->boot;
+    const sl_run_options_t *o = g->o;
+
+    if (sl_boot_rank(boot) == 0 && sl_io_count_records(o->input, &g->total) != SL_OK)
+        g->total = -1;
+    if (g->total > 0)
+        g->total = (g->total + span->dp - 1 - span->dp_rank) / span->dp;
+    sl_io_reader_opts_t ro = {.group = span->dp_rank, .ngroups = span->dp, .skip = done};
+    sl_io_writer_opts_t wo = {.group = span->dp_rank, .ngroups = span->dp,
+                              .host = sl_boot_hostname(boot)};
+    if (sl_runtime_open(rto, &g->rt) != SL_OK ||
+        sl_io_reader_open(o->input, &ro, &g->reader) != SL_OK ||
+        sl_io_writer_open(o->output, &wo, &g->writer) != SL_OK)
+        sl_job_abort(job, 1, "this DP group cannot start (see the log above)");
+
+    if (sl_run_loop(g) != SL_OK)
+        sl_job_abort(job, 1, "the run failed on this DP group (see the log above)");
+    int interrupted = sl_run_stop_signal != 0 || !g->eof || g->ninflight > 0;
+    if (interrupted)
+        sl_warn("stopped by signal %d: %lld records committed by this group; in-flight work "
+                "is dropped and will be redone by --resume",
+                (int)sl_run_stop_signal, (long long)g->done);
+    for (size_t i = 0; i < g->ninflight; i++)
+        sl_run_free_request(g->inflight[i]);
+    free(g->inflight);
+    if (sl_io_writer_close(g->writer) != SL_OK)
+        sl_job_abort(job, 1, "the journal of this DP group cannot be closed");
+    sl_io_reader_close(g->reader);
+    return interrupted;
+}
+
+/* A follower of a TP group across processes: the leader's steps until it
+ * stops (its signal handling decides when). Returns 0; failures abort. */
+static int sl_run_follow(sl_run_group_t *g, const sl_runtime_options_t *rto)
+{
+    if (sl_runtime_open(rto, &g->rt) != SL_OK)
+        sl_job_abort(g->job, 1, "this TP rank cannot start (see the log above)");
+    if (sl_runtime_follow(g->rt) != SL_OK)
+        sl_job_abort(g->job, 1, "following the TP group's leader failed (see the log above)");
+    return 0;
+}
+
 int sl_run(sl_job_t *job, const sl_run_options_t *o)
 {
     sl_boot_t *boot = job->boot;
@@ -416,7 +465,6 @@ int sl_run(sl_job_t *job, const sl_run_options_t *o)
     sl_io_resume_t *done = NULL;
     sl_model_fingerprint_t fp = {0};
     char model_hash[17] = "dummy", *identity = NULL, *plan = NULL;
-    sl_status_t status;
     struct sigaction sa = {.sa_handler = sl_run_on_signal};
     double start_epoch;
 
@@ -439,54 +487,16 @@ int sl_run(sl_job_t *job, const sl_run_options_t *o)
 
     g.committed_at_start = sl_io_resume_count(done);
     sl_runtime_options_t rto = o->runtime;
-    sl_tp_link_t *link = NULL;
     sl_span_t span;
-    rto.job = job;
-    if (sl_job_span(job, rto.model.tp, sl_runtime_local_gpus(&rto), &span, &link) != SL_OK)
+    if (sl_runtime_span(&rto, job, &span) != SL_OK)
         sl_job_abort(job, 1, "the TP groups cannot be laid out (see the log above)");
-    rto.tp_first = span.tp_first;
-    rto.local_tp = link != NULL ? span.local_tp : 0;
-    rto.link = link;
 
-    int interrupted = 0;
-    if (span.leader) {
-        if (sl_boot_rank(boot) == 0 && sl_io_count_records(o->input, &g.total) != SL_OK)
-            g.total = -1;
-        if (g.total > 0)
-            g.total = (g.total + span.dp - 1 - span.dp_rank) / span.dp;
-        sl_io_reader_opts_t ro = {.group = span.dp_rank, .ngroups = span.dp, .skip = done};
-        sl_io_writer_opts_t wo = {.group = span.dp_rank, .ngroups = span.dp,
-                                  .host = sl_boot_hostname(boot)};
-        if (sl_runtime_open(&rto, &g.rt) != SL_OK ||
-            sl_io_reader_open(o->input, &ro, &g.reader) != SL_OK ||
-            sl_io_writer_open(o->output, &wo, &g.writer) != SL_OK)
-            sl_job_abort(job, 1, "this DP group cannot start (see the log above)");
-
-        status = sl_run_loop(&g);
-        if (status != SL_OK)
-            sl_job_abort(job, 1, "the run failed on this DP group (see the log above)");
-        interrupted = sl_run_stop_signal != 0 || !g.eof || g.ninflight > 0;
-        if (interrupted)
-            sl_warn("stopped by signal %d: %lld records committed by this group; in-flight "
-                    "work is dropped and will be redone by --resume",
-                    (int)sl_run_stop_signal, (long long)g.done);
-        for (size_t i = 0; i < g.ninflight; i++)
-            sl_run_free_request(g.inflight[i]);
-        free(g.inflight);
-        if (sl_io_writer_close(g.writer) != SL_OK)
-            sl_job_abort(job, 1, "the journal of this DP group cannot be closed");
-        sl_io_reader_close(g.reader);
-    } else {
-        /* A follower: the leader's signal handling decides when to stop. */
-        if (sl_runtime_open(&rto, &g.rt) != SL_OK)
-            sl_job_abort(job, 1, "this TP rank cannot start (see the log above)");
-        if (sl_runtime_follow(g.rt) != SL_OK)
-            sl_job_abort(job, 1, "following the TP group's leader failed (see the log above)");
-    }
+    int interrupted = span.leader ? sl_run_lead(&g, &span, &rto, done)
+                                  : sl_run_follow(&g, &rto);
     /* The leader's closing stops its followers: before the exchange below. */
     sl_runtime_close(g.rt);
     g.rt = NULL;
-    sl_tp_link_close(link);
+    sl_tp_link_close(rto.link);
 
     /* Was every group done? Rank 0 merges either way (what exists is kept). */
     char all_done = !interrupted, mine = all_done;

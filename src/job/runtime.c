@@ -51,6 +51,20 @@ int sl_runtime_local_gpus(const sl_runtime_options_t *o)
 #endif
 }
 
+sl_status_t sl_runtime_span(sl_runtime_options_t *o, const sl_job_t *job, sl_span_t *span_p)
+{
+    sl_tp_link_t *link = NULL;
+    sl_status_t s;
+
+    o->job = job;
+    if ((s = sl_job_span(job, o->model.tp, sl_runtime_local_gpus(o), span_p, &link)) != SL_OK)
+        return s;
+    o->tp_first = span_p->tp_first;
+    o->local_tp = link != NULL ? span_p->local_tp : 0;
+    o->link = link;
+    return SL_OK;
+}
+
 /* 1 for CUDA, 0 for the CPU; -1 (logged) when --device cannot be had. */
 static int sl_runtime_use_cuda(const sl_runtime_options_t *o)
 {

@@ -15,6 +15,7 @@
 #include "core/status.h"
 #include "engine/engine.h"
 #include "engine/gen_config.h"
+#include "engine/parallel.h"
 #include "io/record.h"
 #include "model/model.h"
 #include "template/chat_template.h"
@@ -63,6 +64,13 @@ void sl_runtime_options_init(sl_runtime_options_t *options);
  * backend (--device cpu, a build without CUDA, no GPU), else the job's share
  * of the node's GPUs (or every GPU the process sees, without a job). */
 int sl_runtime_local_gpus(const sl_runtime_options_t *options);
+
+/* Joins the job's DP x TP layout (job.h's sl_job_span, a collective) for
+ * OPTIONS' --tp and this process's GPUs; sets options->job, and where the
+ * TP group spans processes tp_first, local_tp and link (which the caller
+ * closes with sl_tp_link_close after the runtime). Logs failures. */
+sl_status_t sl_runtime_span(sl_runtime_options_t *options, const struct sl_job *job,
+                            sl_span_t *span_p);
 
 /* Loads everything; errors are logged where they happen. The backend is
  * CUDA with --device cuda, or with auto when this build has CUDA and the

@@ -162,7 +162,7 @@ static int sl_server_head(const sl_server_options_t *o, sl_runtime_t *rt,
 
 /* A follower of a TP group across processes: runs its leader's steps until
  * the leader's engine stops. Returns the exit status. */
-static int sl_server_follow(sl_job_t *job, const sl_runtime_options_t *o, sl_tp_link_t *link)
+static int sl_server_follow(sl_job_t *job, const sl_runtime_options_t *o)
 {
     sl_runtime_t *rt = NULL;
 
@@ -171,7 +171,7 @@ static int sl_server_follow(sl_job_t *job, const sl_runtime_options_t *o, sl_tp_
     if (sl_runtime_follow(rt) != SL_OK)
         sl_job_abort(job, 1, "serve: following the TP group's leader failed");
     sl_runtime_close(rt);
-    sl_tp_link_close(link);
+    sl_tp_link_close(o->link);
     sl_server_signals_remove();
     return 0;
 }
@@ -182,25 +182,19 @@ int sl_server_serve(sl_job_t *job, const sl_server_options_t *o)
     sl_server_options_t opt = *o;
     sl_runtime_t *rt = NULL;
     sl_server_group_t **groups = NULL;
-    sl_tp_link_t *link = NULL;
     sl_span_t span;
     int *fds = NULL, fd = -1;
 
     if (sl_server_signals_install() != SL_OK)
         sl_job_abort(job, 1, "serve: cannot handle signals");
-    opt.runtime.job = job;
-    if (sl_job_span(job, opt.runtime.model.tp, sl_runtime_local_gpus(&opt.runtime), &span,
-                    &link) != SL_OK)
+    if (sl_runtime_span(&opt.runtime, job, &span) != SL_OK)
         sl_job_abort(job, 1, "serve: the TP groups cannot be laid out");
-    opt.runtime.tp_first = span.tp_first;
-    opt.runtime.local_tp = link != NULL ? span.local_tp : 0;
-    opt.runtime.link = link;
     /* Every rank joins the channel before loading, so nobody waits for the
      * slowest load to connect. */
     if (size > 1 && sl_server_channel_setup(job->boot, span.leader, &fds, &fd) != SL_OK)
         sl_job_abort(job, 1, "serve: the DP channel could not be set up");
     if (!span.leader)
-        return sl_server_follow(job, &opt.runtime, link);
+        return sl_server_follow(job, &opt.runtime);
     /* Inter-token latencies need every token's time. */
     opt.runtime.engine.record_token_times = true;
     if (sl_runtime_open(&opt.runtime, &rt) != SL_OK)
@@ -227,7 +221,7 @@ int sl_server_serve(sl_job_t *job, const sl_server_options_t *o)
     free(groups);
     free(fds);
     sl_runtime_close(rt);
-    sl_tp_link_close(link);
+    sl_tp_link_close(opt.runtime.link);
     sl_server_signals_remove();
     return status;
 }
