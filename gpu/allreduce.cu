@@ -231,22 +231,30 @@ template <int N> __device__ __forceinline__ char *base_of(const Args &a, int i)
 /* Called every kPollsPerCheck polls of a wait for PEER that began at
  * *START (0: not yet timed): false once the host aborted the group, a wait
  * of this group gave up already, or this one has lasted past the timeout
- * (then recorded for the host). */
-__device__ __forceinline__ bool keep_waiting(uint64_t *start, const Args &a, int peer)
+ * (then recorded for the host). Not inlined: the spins stay small enough
+ * for the kernels' registers. */
+__device__ __noinline__ bool keep_waiting(uint64_t *start, const int32_t *abort, int32_t *error,
+                                          uint64_t timeout_ns, int rank, int peer)
 {
     const uint64_t now = global_ns();
-    if (*reinterpret_cast<const volatile int32_t *>(a.abort) != 0 ||
-        *reinterpret_cast<const volatile int32_t *>(a.error) != 0)
+    if (*reinterpret_cast<const volatile int32_t *>(abort) != 0 ||
+        *reinterpret_cast<const volatile int32_t *>(error) != 0)
         return false;
     if (*start == 0) {
         *start = now;
         return true;
     }
-    if (now - *start <= a.timeout_ns)
+    if (now - *start <= timeout_ns)
         return true;
-    *reinterpret_cast<volatile int32_t *>(a.error) = kTimedOut | a.rank << 8 | peer;
+    *reinterpret_cast<volatile int32_t *>(error) = kTimedOut | rank << 8 | peer;
     __threadfence_system();
     return false;
+}
+
+/* keep_waiting() for a wait of A's rank for PEER. */
+__device__ __forceinline__ bool keep_waiting(uint64_t *start, const Args &a, int peer)
+{
+    return keep_waiting(start, a.abort, a.error, a.timeout_ns, a.rank, peer);
 }
 
 /* Spins until *F holds EPOCH, stored by PEER with release semantics; then

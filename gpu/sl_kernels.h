@@ -247,7 +247,7 @@ typedef enum {
 } sl_cuda_ar_protocol_t;
 
 /* The backend's choice unless SLINFER_CUSTOM_ALLREDUCE_PROTOCOL says. */
-#define SL_CUDA_AR_DEFAULT_PROTOCOL SL_CUDA_AR_BARRIER
+#define SL_CUDA_AR_DEFAULT_PROTOCOL SL_CUDA_AR_LAMPORT
 
 /* The group of ranks 0..nranks-1 (2..8) on DEVICES [nranks] (distinct, P2P):
  * enables peer access between every pair, gives each rank a buffer on its

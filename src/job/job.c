@@ -3,6 +3,7 @@
 
 #include "job/job.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,20 +20,87 @@ void sl_job_options_init(sl_job_options_t *options)
     options->cpu_bind = SL_TOPO_BIND_PREFERRED;
 }
 
-/* With several processes on a node, each drives an equal slice of the GPUs
- * it sees (unless the launcher already gave each its own, e.g. srun
- * --gpus-per-task, in which case the slices are what it sees). */
+/* This process's GPUs as their PCI bus ids, space-separated (malloc'ed). */
+static char *sl_job_gpu_ids(const sl_job_t *job)
+{
+    size_t n = sl_topo_plan_gpu_count(job->plan), used = 0;
+    char *ids = malloc(n * SL_TOPO_BUSID_SIZE + 1);
+
+    if (ids == NULL)
+        return NULL;
+    ids[0] = '\0';
+    for (size_t i = 0; i < n; i++)
+        used += (size_t)snprintf(ids + used, SL_TOPO_BUSID_SIZE + 1, "%s%s", i ? " " : "",
+                                 sl_topo_plan_gpu(job->plan, i)->gpu->busid);
+    return ids;
+}
+
+/* Whether the space-separated id lists A and B name a common GPU. */
+static bool sl_job_ids_meet(const char *a, const char *b)
+{
+    char id[SL_TOPO_BUSID_SIZE];
+    int used;
+
+    while (sscanf(a, " %19s%n", id, &used) == 1) {
+        if (strstr(b, id) != NULL)
+            return true;
+        a += used;
+    }
+    return false;
+}
+
+/*
+ * Which of the GPUs it sees each process of a node drives. The processes of
+ * a node compare what they see (one allgather over the job): when no other
+ * process of the node sees a GPU this one sees, the launcher gave each its
+ * own (srun --gpus-per-task, CUDA_VISIBLE_DEVICES per task) and each drives
+ * all it sees; when they all see the same GPUs, each drives an equal slice
+ * of them; anything else is an error.
+ */
 static sl_status_t sl_job_share_gpus(sl_job_t *job)
 {
+    sl_boot_t *boot = job->boot;
     size_t ngpus = sl_topo_plan_gpu_count(job->plan);
-    size_t local_rank = (size_t)sl_boot_local_rank(job->boot);
-    size_t local_size = (size_t)sl_boot_local_size(job->boot);
+    size_t local_rank = (size_t)sl_boot_local_rank(boot);
+    size_t local_size = (size_t)sl_boot_local_size(boot);
+    int same = 0, own = 0, overlap = 0;
+    char *mine = sl_job_gpu_ids(job);
+    sl_boot_blobs_t *blobs = NULL;
+    sl_status_t s;
 
-    if (local_size <= 1 || ngpus == 0) {
-        job->gpu_first = 0;
-        job->gpu_count = ngpus;
-        return SL_OK;
+    if (mine == NULL) {
+        sl_error("out of memory listing this process's GPUs");
+        return SL_ERR_NO_MEMORY;
     }
+    if (sl_boot_size(boot) > 1 &&
+        (s = sl_boot_allgatherv(boot, mine, strlen(mine), &blobs)) != SL_OK) {
+        free(mine);
+        return s;
+    }
+    for (int r = 0; blobs != NULL && r < blobs->count; r++) {
+        if (r == sl_boot_rank(boot) ||
+            strcmp(sl_boot_hostname_of(boot, r), sl_boot_hostname(boot)) != 0)
+            continue;
+        const char *theirs = blobs->data[r];
+        if (strcmp(theirs, mine) == 0)
+            same++;
+        else if (!sl_job_ids_meet(mine, theirs) && !sl_job_ids_meet(theirs, mine))
+            own++;
+        else
+            overlap++;
+    }
+    sl_boot_blobs_free(blobs);
+    free(mine);
+    if (overlap > 0 || (own > 0 && same > 0)) {
+        sl_error("the %zu processes on this node see overlapping sets of GPUs: give each "
+                 "its own (srun --gpus-per-task) or all the same ones",
+                 local_size);
+        return SL_ERR_INVALID_ARG;
+    }
+    job->gpu_first = 0;
+    job->gpu_count = ngpus;
+    if (local_size <= 1 || ngpus == 0 || same == 0)
+        return SL_OK; /* alone here, no GPU, or each its own */
     if (ngpus < local_size) {
         sl_error("%zu processes on this node share %zu GPU%s: start at most one process per "
                  "GPU (srun --ntasks-per-node), or give each its own GPUs (--gpus-per-task)",
