@@ -5,7 +5,8 @@
 # aborts or hangs ends every rank non-zero (never a hang); bad settings get
 # a message naming the variable; `slinfer run` over two env ranks (two DP
 # groups) writes every record once; TP step links between env ranks carry
-# every byte and a dead leader fails its followers.
+# every byte and a dead leader fails its followers; the processes of a node
+# split or keep the GPUs they see.
 . "$(dirname "$0")/testlib.sh"
 
 : "${SLINFER:?set SLINFER to the slinfer binary}"
@@ -91,7 +92,32 @@ expect_match "$(all_rc 4)" '^[1-9][0-9]* [1-9][0-9]* [1-9][0-9]* [1-9][0-9]*$' \
     "TP link: a dead leader fails every follower"
 expect_match "$secs" '^([0-9]|1[0-9])$' "TP link: dead leader, over in under 20 s ($secs s)"
 
-# 7. slinfer run over two env ranks: two DP groups share the input.
+# 7. Which GPUs two processes of a node drive (slinfer topo, a topology file
+# per rank): the same GPUs are split; disjoint sets (srun --gpus-per-task) are
+# each process's own; overlapping sets are an error.
+topo2() { # PORT XML0 XML1: rank r plans for XMLr; rank 0's JSON in $work/0.out
+    for r in 1 0; do
+        eval "xml=\$$((r + 2))"
+        [ "$r" -eq 0 ] && sleep 1
+        (SLINFER_RANK=$r SLINFER_WORLD_SIZE=2 SLINFER_COORDINATOR=127.0.0.1:$1 \
+            timeout 60 "$SLINFER" topo --json --topology "$srcdir/tests/data/topologies/$xml.xml" \
+            >"$work/$r.out" 2>"$work/$r.err"; echo $? >"$work/$r.rc") &
+    done
+    wait
+}
+drives() { # the "drives" lists of rank 0's JSON, one line each
+    python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(" ".join(str(r["drives"]).replace(" ", "") for r in d["ranks"]))' "$work/0.out"
+}
+topo2 $((base + 9)) hca-order hca-order
+expect_match "$(all_rc 2) $(drives)" '^0 0 \[0,1\] \[2,3\]$' "GPU share: the same four GPUs split 2 + 2"
+topo2 $((base + 10)) hca-order no-hca
+expect_match "$(all_rc 2) $(drives)" '^0 0 \[0,1,2,3\] \[0\]$' "GPU share: disjoint GPUs, each drives all it sees"
+topo2 $((base + 11)) numa-split no-hca
+expect_match "$(all_rc 2)" '^[1-9][0-9]* [1-9][0-9]*$' "GPU share: overlapping sets fail on both ranks"
+expect_match "$(cat "$work/0.err" "$work/1.err")" 'see overlapping sets of GPUs' \
+    "GPU share: overlapping sets: the message says so"
+
+# 8. slinfer run over two env ranks: two DP groups share the input.
 "$SLINFER" make-model --config "$srcdir/examples/tiny-model/config.json" \
     --tokenizer "$srcdir/examples/tiny-model" --output "$work/model" >/dev/null ||
     fail "make-model"
