@@ -17,7 +17,8 @@ export LD_LIBRARY_PATH=$root/lib:/usr/local/cuda/lib64
 export NCCL_NVLS_ENABLE=0
 export SLINFER_FIXTURES=$root/fixtures
 B=$root/bin
-log=$out/log-$phase.txt
+tag=$(echo "$phase" | tr " " "+") # file names without spaces
+log=$out/log-$tag.txt
 : >"$log"
 
 run() { # NAME TIMEOUT CMD...
@@ -29,9 +30,9 @@ run() { # NAME TIMEOUT CMD...
     rc=$?
     ms=$((($(date +%s%N) - start) / 1000000))
     echo "=== $name rc=$rc ${ms} ms" >>"$log"
-    printf '%-28s rc=%-3s %8d ms\n' "$name" "$rc" "$ms" >>"$out/summary-$phase.txt"
+    printf '%-28s rc=%-3s %8d ms\n' "$name" "$rc" "$ms" >>"$out/summary-$tag.txt"
 }
-: >"$out/summary-$phase.txt"
+: >"$out/summary-$tag.txt"
 nvidia-smi -L >>"$log" 2>&1
 M=examples/configs
 
@@ -101,5 +102,5 @@ all) tests_tp1; tests_tp2; bench_tp1; bench_tp2; sanitizers ;;
 esac
 
 echo "---- $phase summary"
-cat "$out/summary-$phase.txt"
+cat "$out/summary-$tag.txt"
 grep -h "^FAIL\|^  two processes\|^  one process\|passed,\|worst logits\|RESULT\|^bench \|SKIP\|ERROR SUMMARY\|RACECHECK SUMMARY" "$log" | cut -c1-230
