@@ -511,7 +511,6 @@ static sl_status_t sl_bench_backend(sl_bench_t *b)
         co.disable_custom_all_reduce = o->disable_custom_all_reduce;
         co.dummy_on_device = o->load_format == SL_LOAD_DUMMY;
         co.seed = o->seed;
-        int devices[64];
         if (o->job != NULL) {
             /* One TP group, maybe over several processes (job.h's sl_job_span). */
             sl_span_t span;
@@ -529,9 +528,6 @@ static sl_status_t sl_bench_backend(sl_bench_t *b)
             co.local_tp = b->link != NULL ? span.local_tp : 0;
             co.link = b->link;
             b->follower = !span.leader;
-            int nlocal = b->link != NULL ? span.local_tp : o->tp;
-            if (nlocal <= 64 && sl_job_gpu_ordinals(o->job, nlocal, devices))
-                co.devices = devices;
         }
         if ((s = sl_cuda_backend_create(b->model, &co, &b->be)) != SL_OK)
             return s;

@@ -3,10 +3,8 @@
 
 #include "bootstrap/liveness.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -166,22 +164,18 @@ static int sl_liveness_accept_one(sl_liveness_t *live, int listener, long long d
 static sl_status_t sl_liveness_serve(sl_liveness_t *live, int timeout_s)
 {
     sl_boot_t *boot = live->boot;
-    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_ANY)};
-    socklen_t addr_len = sizeof(addr);
     char line[SL_LIVENESS_LINE_MAX];
     sl_status_t status = SL_ERR_BOOTSTRAP;
-    int listener, missing = boot->size - 1;
+    int listener, port = 0, missing = boot->size - 1;
     long long deadline = sl_net_now_ms() + 1000LL * timeout_s;
 
     sl_liveness_raise_fd_limit(boot->size);
-    listener = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-    if (listener < 0 || bind(listener, (struct sockaddr *)&addr, sizeof(addr)) != 0 ||
-        listen(listener, boot->size < 4096 ? boot->size : 4096) != 0 ||
-        getsockname(listener, (struct sockaddr *)&addr, &addr_len) != 0) {
+    listener = sl_net_listen_any(boot->size, &port);
+    if (listener < 0) {
         sl_error("liveness: cannot listen on a TCP port: %s", strerror(errno));
         goto out;
     }
-    snprintf(line, sizeof(line), "%d", ntohs(addr.sin_port));
+    snprintf(line, sizeof(line), "%d", port);
     if (sl_net_local_addresses(line, sizeof(line)) != SL_OK ||
         boot->ops->publish(boot, SL_LIVENESS_KEY, line) != SL_OK)
         goto out;

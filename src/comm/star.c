@@ -77,13 +77,11 @@ static int sl_star_accept(int listener, const sl_star_t *star, int self, int siz
 static sl_status_t sl_star_serve(sl_boot_t *boot, const char *name, sl_star_t *star)
 {
     const int self = sl_boot_rank(boot), size = sl_boot_size(boot);
-    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_ANY)};
-    socklen_t alen = sizeof(addr);
     char line[SL_STAR_LINE_MAX];
     uint64_t nonce = 0;
     sl_boot_blobs_t *blobs = NULL;
     int *hub_of = calloc((size_t)size, sizeof(*hub_of)), timeout = sl_star_timeout_s();
-    int listener = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    int port = 0, listener = sl_net_listen_any(size, &port);
     int missing = 0;
     sl_status_t s = SL_ERR_BOOTSTRAP;
 
@@ -92,16 +90,13 @@ static sl_status_t sl_star_serve(sl_boot_t *boot, const char *name, sl_star_t *s
         s = SL_ERR_NO_MEMORY;
         goto out;
     }
-    if (listener < 0 || bind(listener, (struct sockaddr *)&addr, sizeof(addr)) != 0 ||
-        listen(listener, size < 4096 ? size : 4096) != 0 ||
-        getsockname(listener, (struct sockaddr *)&addr, &alen) != 0) {
+    if (listener < 0) {
         sl_error("%s: cannot listen on a TCP port: %s", name, strerror(errno));
         goto out;
     }
     if (getrandom(&nonce, sizeof(nonce), 0) != (ssize_t)sizeof(nonce))
         nonce = (uint64_t)sl_net_now_ms() * 0x9E3779B97F4A7C15ull ^ (uint64_t)getpid();
-    snprintf(line, sizeof(line), "%d %llu %d", self, (unsigned long long)nonce,
-             ntohs(addr.sin_port));
+    snprintf(line, sizeof(line), "%d %llu %d", self, (unsigned long long)nonce, port);
     if (sl_net_local_addresses(line, sizeof(line)) != SL_OK ||
         sl_boot_allgatherv(boot, line, strlen(line), &blobs) != SL_OK)
         goto out;
@@ -109,8 +104,7 @@ static sl_status_t sl_star_serve(sl_boot_t *boot, const char *name, sl_star_t *s
         hub_of[r] = atoi(blobs->data[r]);
         missing += r != self && hub_of[r] == self;
     }
-    sl_debug("%s: rank %d listens on port %d for %d member(s)", name, self,
-             ntohs(addr.sin_port), missing);
+    sl_debug("%s: rank %d listens on port %d for %d member(s)", name, self, port, missing);
     long long deadline = sl_net_now_ms() + 1000LL * timeout;
     while (missing > 0) {
         if (sl_net_wait(listener, POLLIN, deadline) <= 0) {

@@ -7,7 +7,6 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 
 #include "comm/star.h"
 #include "core/log.h"
@@ -73,29 +72,12 @@ sl_status_t sl_tp_link_send(sl_tp_link_t *link, const void *buf, size_t len)
     return SL_OK;
 }
 
-/* Reads N bytes; *got_p tells how many came before an end of stream. */
-static int sl_tp_link_read(int fd, void *p, size_t n, size_t *got_p)
-{
-    size_t got = 0;
-
-    while (got < n) {
-        ssize_t k = recv(fd, (char *)p + got, n - got, 0);
-        if (k < 0 && errno == EINTR)
-            continue;
-        if (k <= 0)
-            break;
-        got += (size_t)k;
-    }
-    *got_p = got;
-    return got == n;
-}
-
 sl_status_t sl_tp_link_recv(sl_tp_link_t *link, const void **buf_p, size_t *len_p)
 {
     uint64_t head;
     size_t got;
 
-    if (!sl_tp_link_read(link->star.fd, &head, sizeof(head), &got)) {
+    if (sl_net_recv_all(link->star.fd, &head, sizeof(head), &got) != SL_OK) {
         sl_error("TP link: the leader (rank %d) went away%s", link->star.hub,
                  got == 0 ? " without saying stop" : " in the middle of a frame");
         return SL_ERR_IO;
@@ -115,7 +97,7 @@ sl_status_t sl_tp_link_recv(sl_tp_link_t *link, const void **buf_p, size_t *len_
         link->buf = p;
         link->cap = (size_t)head;
     }
-    if (!sl_tp_link_read(link->star.fd, link->buf, (size_t)head, &got)) {
+    if (sl_net_recv_all(link->star.fd, link->buf, (size_t)head, NULL) != SL_OK) {
         sl_error("TP link: the leader (rank %d) went away in the middle of a frame",
                  link->star.hub);
         return SL_ERR_IO;

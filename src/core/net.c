@@ -93,6 +93,24 @@ sl_status_t sl_net_read_all(int fd, void *buf, size_t len, long long deadline_ms
     return SL_OK;
 }
 
+sl_status_t sl_net_recv_all(int fd, void *buf, size_t len, size_t *got_p)
+{
+    char *p = buf;
+    size_t got = 0;
+
+    while (got < len) {
+        ssize_t n = recv(fd, p + got, len - got, 0);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        got += (size_t)n;
+    }
+    if (got_p != NULL)
+        *got_p = got;
+    return got == len ? SL_OK : SL_ERR_IO;
+}
+
 sl_status_t sl_net_write_all(int fd, const void *buf, size_t len, int step_ms)
 {
     const char *p = buf;
@@ -112,6 +130,26 @@ sl_status_t sl_net_write_all(int fd, const void *buf, size_t len, int step_ms)
         len -= (size_t)n;
     }
     return SL_OK;
+}
+
+int sl_net_listen_any(int backlog, int *port_p)
+{
+    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_ANY)};
+    socklen_t len = sizeof(addr);
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+
+    if (fd < 0)
+        return -1;
+    if (bind(fd, (struct sockaddr *)&addr, sizeof(addr)) != 0 ||
+        listen(fd, backlog < 4096 ? backlog : 4096) != 0 ||
+        getsockname(fd, (struct sockaddr *)&addr, &len) != 0) {
+        int err = errno;
+        close(fd);
+        errno = err;
+        return -1;
+    }
+    *port_p = ntohs(addr.sin_port);
+    return fd;
 }
 
 sl_status_t sl_net_local_addresses(char *line, size_t size)

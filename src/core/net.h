@@ -32,6 +32,11 @@ sl_status_t sl_net_read_line(int fd, char *line, size_t size, long long deadline
  * timeout, EOF or error. */
 sl_status_t sl_net_read_all(int fd, void *buf, size_t len, long long deadline_ms);
 
+/* Blocking sockets: reads exactly LEN bytes into BUF, retrying
+ * interruptions. SL_OK when all came; SL_ERR_IO on an end of stream or an
+ * error, with *got_p (may be NULL) telling how many bytes came before it. */
+sl_status_t sl_net_recv_all(int fd, void *buf, size_t len, size_t *got_p);
+
 /* Writes all of BUF (never raising SIGPIPE), waiting up to STEP_MS for room
  * each time the socket is full. SL_ERR_BOOTSTRAP on failure. */
 sl_status_t sl_net_write_all(int fd, const void *buf, size_t len, int step_ms);
@@ -40,6 +45,11 @@ sl_status_t sl_net_write_all(int fd, const void *buf, size_t len, int step_ms);
  * and loopback last (so peers try routable addresses first), to the
  * NUL-terminated LINE[SIZE]; addresses that do not fit are left out. */
 sl_status_t sl_net_local_addresses(char *line, size_t size);
+
+/* A non-blocking socket listening on an ephemeral TCP port of every IPv4
+ * address, for up to BACKLOG pending connections (at most 4096): the fd and
+ * *port_p, or -1 (errno) on failure. */
+int sl_net_listen_any(int backlog, int *port_p);
 
 /* A tuned, connected socket to IP:PORT, or -1 (errno) after DEADLINE_MS. */
 int sl_net_connect(const char *ip, int port, long long deadline_ms);

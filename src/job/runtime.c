@@ -15,8 +15,6 @@
 #include "backend/cuda/cuda_backend.h"
 #endif
 
-#define SL_RUNTIME_MAX_LOCAL_GPUS 64
-
 void sl_runtime_options_init(sl_runtime_options_t *options)
 {
     memset(options, 0, sizeof(*options));
@@ -129,14 +127,6 @@ static sl_status_t sl_runtime_backend(const sl_runtime_options_t *o, sl_runtime_
         co.link = o->link;
         co.dummy_on_device = o->model.load_format == SL_LOAD_DUMMY;
         co.seed = o->model.seed;
-        /* The job's share of the node's GPUs (several processes per node);
-         * without a job, or a plan of another machine: 0, 1, ... */
-        int devices[SL_RUNTIME_MAX_LOCAL_GPUS], nlocal = o->local_tp > 0 ? o->local_tp
-                                                                        : o->model.tp;
-        co.devices = nlocal <= SL_RUNTIME_MAX_LOCAL_GPUS &&
-                             sl_job_gpu_ordinals(o->job, nlocal, devices)
-                         ? devices
-                         : NULL;
         if ((status = sl_cuda_backend_create(rt->model, &co, &rt->backend)) != SL_OK)
             return status;
         rt->num_blocks = rt->backend->limits.num_blocks;

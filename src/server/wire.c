@@ -3,13 +3,11 @@
 
 #include "server/wire.h"
 
-#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include "core/log.h"
+#include "core/net.h"
 
 void sl_wire_begin(sl_io_buf_t *w)
 {
@@ -230,21 +228,9 @@ void sl_wire_get_stats(sl_io_cursor_t *r, sl_server_stats_t *st)
 
 /* ---- sockets ------------------------------------------------------------------------ */
 
-static sl_status_t sl_wire_write_all(int fd, const void *p, size_t n)
-{
-    const uint8_t *b = p;
-
-    while (n > 0) {
-        ssize_t k = send(fd, b, n, MSG_NOSIGNAL);
-        if (k < 0 && errno == EINTR)
-            continue;
-        if (k <= 0)
-            return SL_ERR_IO;
-        b += k;
-        n -= (size_t)k;
-    }
-    return SL_OK;
-}
+/* The sockets are blocking: a send waits for room by itself; this bounds
+ * nothing but is sl_net_write_all's step. */
+#define SL_WIRE_SEND_MS 60000
 
 sl_status_t sl_wire_send(int fd, sl_wire_type_t type, const sl_io_buf_t *w)
 {
@@ -257,29 +243,10 @@ sl_status_t sl_wire_send(int fd, sl_wire_type_t type, const sl_io_buf_t *w)
         return SL_ERR_OVERFLOW;
     sl_io_store_u32(head, (uint32_t)len);
     head[4] = (uint8_t)type;
-    if (sl_wire_write_all(fd, head, 5) != SL_OK ||
-        (len > 0 && sl_wire_write_all(fd, w->data, len) != SL_OK))
+    if (sl_net_write_all(fd, head, 5, SL_WIRE_SEND_MS) != SL_OK ||
+        (len > 0 && sl_net_write_all(fd, w->data, len, SL_WIRE_SEND_MS) != SL_OK))
         return SL_ERR_IO;
     return SL_OK;
-}
-
-/* Reads N bytes; *got_p tells how many came before an end of stream. */
-static sl_status_t sl_wire_read_all(int fd, void *p, size_t n, size_t *got_p)
-{
-    uint8_t *b = p;
-    size_t got = 0;
-
-    while (got < n) {
-        ssize_t k = recv(fd, b + got, n - got, 0);
-        if (k < 0 && errno == EINTR)
-            continue;
-        if (k <= 0)
-            break;
-        got += (size_t)k;
-    }
-    if (got_p != NULL)
-        *got_p = got;
-    return got == n ? SL_OK : SL_ERR_IO;
 }
 
 sl_status_t sl_wire_recv(int fd, uint8_t **buf_p, size_t *cap_p, sl_wire_type_t *type_p,
@@ -288,7 +255,7 @@ sl_status_t sl_wire_recv(int fd, uint8_t **buf_p, size_t *cap_p, sl_wire_type_t 
     uint8_t head[5];
     size_t got, len;
 
-    if (sl_wire_read_all(fd, head, 5, &got) != SL_OK)
+    if (sl_net_recv_all(fd, head, 5, &got) != SL_OK)
         return got == 0 ? SL_ERR_NOT_FOUND : SL_ERR_IO;
     len = sl_io_load_u32(head);
     if (len > SL_WIRE_MAX_FRAME)
@@ -300,7 +267,7 @@ sl_status_t sl_wire_recv(int fd, uint8_t **buf_p, size_t *cap_p, sl_wire_type_t 
         *buf_p = p;
         *cap_p = len;
     }
-    if (len > 0 && sl_wire_read_all(fd, *buf_p, len, NULL) != SL_OK)
+    if (len > 0 && sl_net_recv_all(fd, *buf_p, len, NULL) != SL_OK)
         return SL_ERR_IO;
     *type_p = (sl_wire_type_t)head[4];
     *len_p = len;

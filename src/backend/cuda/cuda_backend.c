@@ -610,19 +610,36 @@ sl_status_t sl_cuda_backend_create(const sl_model_t *model, const sl_cuda_option
         sl_error("out of memory creating the CUDA backend");
         goto err;
     }
+    /* The job's share of the node's GPUs, whose cores the rank threads bind
+     * to (several processes per node drive different ones). */
+    int *job_devices = NULL;
+    if (be->opt.devices == NULL && be->opt.job != NULL &&
+        (job_devices = malloc((size_t)be->nlocal * sizeof(int))) == NULL) {
+        sl_error("out of memory creating the CUDA backend");
+        s = SL_ERR_NO_MEMORY;
+        goto err;
+    }
+    if (job_devices != NULL && !sl_job_gpu_ordinals(be->opt.job, be->nlocal, job_devices)) {
+        free(job_devices);
+        job_devices = NULL;
+    }
     for (int i = 0; i < be->nlocal; i++) {
         sl_cuda_rank_t *r = &be->ranks[i];
         r->be = be;
         r->rank = be->opt.tp_first + i;
         r->local = i;
-        r->device = be->opt.devices != NULL ? be->opt.devices[i] : i;
+        r->device = be->opt.devices != NULL ? be->opt.devices[i]
+                    : job_devices != NULL   ? job_devices[i]
+                                            : i;
         if (r->device < 0 || r->device >= ndev) {
             sl_error("CUDA backend: rank %d on GPU %d, but there are %d", r->rank, r->device,
                      ndev);
+            free(job_devices);
             s = SL_ERR_INVALID_ARG;
             goto err;
         }
     }
+    free(job_devices);
     struct cudaDeviceProp prop;
     if (cudaGetDeviceProperties(&prop, be->ranks[0].device) != cudaSuccess) {
         sl_error("cudaGetDeviceProperties(%d) failed", be->ranks[0].device);

@@ -59,9 +59,10 @@ typedef struct sl_cuda_options {
     int disable_cuda_graph;      /* run every step eagerly                             */
     int disable_custom_all_reduce; /* NCCL for every all-reduce, not the one-shot kernel
                                     over peer memory (also SLINFER_CUSTOM_ALLREDUCE=0)  */
-    const int *devices;          /* [tp] CUDA device of each rank; NULL: 0..tp-1       */
-    const sl_job_t *job;         /* bind rank r's thread with sl_job_bind_gpu_thread(job,
-                                    r); NULL: no binding                                */
+    const int *devices;          /* [local ranks] CUDA device of each; NULL: the job's
+                                    GPUs (sl_job_gpu_ordinals), else 0, 1, ...          */
+    const sl_job_t *job;         /* bind local rank r's thread with
+                                    sl_job_bind_gpu_thread(job, r); NULL: no binding     */
     int dummy_on_device;         /* generate --load-format dummy weights on the GPUs
                                     (the model's own views are then not read)           */
     uint64_t seed;               /* of those weights                                   */
