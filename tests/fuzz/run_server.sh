@@ -31,7 +31,7 @@ fuzz_compile fuzz_server_request \
     "$top/src/engine/sampler.c" \
     "$top/src/io/sampling.c" "$top/src/io/record.c" "$top/src/io/jsonl_writer.c" \
     "$top/src/io/pack.c" \
-    "$top/src/core/log.c" "$top/src/core/status.c" "$top/src/core/utf8.c" \
+    "$top/src/core/log.c" "$top/src/core/status.c" "$top/src/core/utf8.c" "$top/src/core/net.c" \
     "$top"/src/tokenizer/*.c "$top"/src/template/*.c \
     $(pkg-config --cflags --libs libpcre2-8 libxxhash 2>/dev/null || echo -lpcre2-8 -lxxhash)
 
