@@ -89,6 +89,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ar_slots.cuh"
 #include "rmsnorm.cuh"
 #include "sl_kernels.h"
 
@@ -98,21 +99,19 @@ namespace rms = sl::rms;
 using sl::bf16;
 using sl::Bf16x8;
 
-constexpr int kMaxRanks = SL_CUDA_AR_MAX_RANKS;
-constexpr int kMaxBlocks = 32;
+using sl::ar::Ctl;
+using sl::ar::kDataOffset;
+using sl::ar::kFlagOffset;
+using sl::ar::kMaxBlocks;
+using sl::ar::kMaxRanks;
+using sl::ar::kPacket;
+using sl::ar::lamport_safe;
+
 constexpr int kThreads = 512;
-constexpr int kPacket = 8; /* bf16 elements per 16-byte packet */
-constexpr size_t kFlagOffset = 128;
-constexpr size_t kDataOffset = kFlagOffset + 2 * kMaxBlocks * kMaxRanks * sizeof(uint64_t);
 /* Polls between two reads of the clock and of the abort word. */
 constexpr uint32_t kPollsPerCheck = 1024;
 /* Error word: kTimedOut | waiting rank << 8 | awaited peer. */
 constexpr int32_t kTimedOut = 1 << 16;
-
-struct Ctl {
-    uint64_t epoch;
-    uint32_t done;
-};
 
 /* What the host and the kernels share, in mapped pinned host memory. */
 struct HostWords {
@@ -172,7 +171,7 @@ __device__ __forceinline__ uint64_t global_ns()
 template <int N>
 __device__ __forceinline__ Bf16x8 *slot(char *base, int q, int src, int64_t slot_packets)
 {
-    return reinterpret_cast<Bf16x8 *>(base + kDataOffset) + ((int64_t)q * N + src) * slot_packets;
+    return sl::ar::slot(base, q, src, N, slot_packets);
 }
 
 __device__ __forceinline__ uint64_t *flag(char *base, int q, int block, int src)
@@ -217,15 +216,10 @@ __device__ __forceinline__ Bf16x8 load_pushed(const Bf16x8 *p)
     return v;
 }
 
-/* a.base[i] for a rank i known only at run time: a chain of selects, as an
- * indexed kernel parameter would copy all of Args to local memory. */
+/* a.base[i] for a rank i known only at run time (sl::ar::select). */
 template <int N> __device__ __forceinline__ char *base_of(const Args &a, int i)
 {
-    char *p = a.base[0];
-#pragma unroll
-    for (int j = 1; j < N; j++)
-        p = i == j ? a.base[j] : p;
-    return p;
+    return sl::ar::select<N>(a.base, i);
 }
 
 /* Called every kPollsPerCheck polls of a wait for PEER that began at
@@ -273,10 +267,7 @@ __device__ __forceinline__ bool wait_for_peer(const uint64_t *f, uint64_t epoch,
 
 /* ---- the Lamport protocol: the data is its own flag --------------------------------- */
 
-/* A bf16 lane no pushed packet holds: slots are filled with it, a reader
- * waits until no lane of its packet has it, then fills the packet again.
- * 0xFFFF is a NaN; a NaN input keeps being a NaN (lamport_safe). */
-constexpr uint32_t kEmptyLane = 0xFFFFu;
+using sl::ar::kEmptyLane;
 
 __device__ __forceinline__ bool has_empty_lane(const uint4 &u)
 {
@@ -286,19 +277,6 @@ __device__ __forceinline__ bool has_empty_lane(const uint4 &u)
     for (int i = 0; i < 4; i++)
         empty |= (w[i] & 0xFFFFu) == kEmptyLane || (w[i] >> 16) == kEmptyLane;
     return empty;
-}
-
-/* V with every 0xFFFF lane made 0x7FFF (another NaN), so it reads as pushed. */
-__device__ __forceinline__ Bf16x8 lamport_safe(const Bf16x8 &v)
-{
-    uint16_t bits[kPacket];
-    memcpy(bits, &v, sizeof(bits));
-#pragma unroll
-    for (int j = 0; j < kPacket; j++)
-        bits[j] = bits[j] == kEmptyLane ? 0x7FFFu : bits[j];
-    Bf16x8 out;
-    memcpy(&out, bits, sizeof(out));
-    return out;
 }
 
 __device__ __forceinline__ uint4 ld_volatile_v4(const void *p)
@@ -344,8 +322,7 @@ template <int N, bool L> struct Call {
     {
         mine = base_of<N>(a, a.rank);
         ctl = reinterpret_cast<Ctl *>(mine);
-        /* Advanced only by the previous launch's last block: stable here. */
-        epoch = *reinterpret_cast<const volatile uint64_t *>(&ctl->epoch);
+        epoch = sl::ar::next_epoch(mine);
         q = (int)(epoch & 1);
         /* The next rank first, so that the ranks' traffic spreads over the links. */
 #pragma unroll
@@ -547,9 +524,11 @@ __device__ __forceinline__ void norm_row(const Call<N, L> &c, const Args &a, con
  * registers of the N packets in flight fit without spills (one block per SM
  * is all the grid needs: without the 1, ptxas spills to fit two).
  * Every write of a row comes after the block's barrier, every push of it
- * before: x may be in and out.
+ * before: x may be in and out. P: the projection that wrote x pushed its
+ * packets already (sl_cuda_gemv_push_bf16, Lamport only), so step 1 is not
+ * done here and the wait starts at once.
  */
-template <int N, int V, bool L>
+template <int N, int V, bool L, bool P>
 __global__ void __launch_bounds__(kThreads, 1) oneshot_rmsnorm_kernel(Args a, NormArgs m)
 {
     sl::pdl_wait(); /* first: see sl::launch */
@@ -566,12 +545,15 @@ __global__ void __launch_bounds__(kThreads, 1) oneshot_rmsnorm_kernel(Args a, No
         if (u < per_row) {
             first[i] = load_local(a, m, row0, u);
             w0[i] = reinterpret_cast<const Bf16x8 *>(m.weight)[u];
-            c.push((int64_t)row0 * per_row + u, first[i].own);
+            if (!P)
+                c.push((int64_t)row0 * per_row + u, first[i].own);
         }
     }
-    push_row(c, a, m, row0, threadIdx.x + V * blockDim.x);
-    for (int row = row0 + gridDim.x; row < m.rows; row += gridDim.x)
-        push_row(c, a, m, row, threadIdx.x);
+    if (!P) {
+        push_row(c, a, m, row0, threadIdx.x + V * blockDim.x);
+        for (int row = row0 + gridDim.x; row < m.rows; row += gridDim.x)
+            push_row(c, a, m, row, threadIdx.x);
+    }
     c.barrier(a);
     norm_row<N, V, L>(c, a, m, row0, first, w0);
     for (int row = row0 + gridDim.x; row < m.rows; row += gridDim.x)
@@ -581,13 +563,19 @@ __global__ void __launch_bounds__(kThreads, 1) oneshot_rmsnorm_kernel(Args a, No
 
 struct Kernels {
     void (*plain)(Args);
-    void (*rmsnorm[2])(Args, NormArgs); /* V = 1, 2 */
+    void (*rmsnorm[2][2])(Args, NormArgs); /* [pushed][V - 1] */
 };
 
 template <int N, bool L> Kernels kernels_of()
 {
-    return {oneshot_kernel<N, L>,
-            {oneshot_rmsnorm_kernel<N, 1, L>, oneshot_rmsnorm_kernel<N, 2, L>}};
+    Kernels k = {oneshot_kernel<N, L>,
+                 {{oneshot_rmsnorm_kernel<N, 1, L, false>, oneshot_rmsnorm_kernel<N, 2, L, false>},
+                  {nullptr, nullptr}}};
+    if constexpr (L) { /* pushed by the projection: Lamport only (sl_cuda_ar_push_target) */
+        k.rmsnorm[1][0] = oneshot_rmsnorm_kernel<N, 1, L, true>;
+        k.rmsnorm[1][1] = oneshot_rmsnorm_kernel<N, 2, L, true>;
+    }
+    return k;
 }
 
 template <bool L> Kernels kernels_for(int nranks)
@@ -600,7 +588,7 @@ template <bool L> Kernels kernels_for(int nranks)
     case 6: return kernels_of<6, L>();
     case 7: return kernels_of<7, L>();
     case 8: return kernels_of<8, L>();
-    default: return {nullptr, {nullptr, nullptr}};
+    default: return {nullptr, {{nullptr, nullptr}, {nullptr, nullptr}}};
     }
 }
 
@@ -823,18 +811,34 @@ extern "C" int sl_cuda_ar_rmsnorm_supported(const sl_cuda_ar_t *ar, const void *
            sl::aligned16(xn);
 }
 
+extern "C" int sl_cuda_ar_push_target(const sl_cuda_ar_t *ar, int rank, size_t count,
+                                      sl_cuda_ar_push_t *push_p)
+{
+    if (ar == NULL || ar->protocol != SL_CUDA_AR_LAMPORT || rank < 0 || rank >= ar->nranks ||
+        count == 0 || count > ar->max_bytes / 2)
+        return 0;
+    memset(push_p, 0, sizeof(*push_p));
+    for (int i = 0; i < ar->nranks; i++)
+        push_p->base[i] = ar->base[i];
+    push_p->slot_packets = ar->slot_packets;
+    push_p->nranks = ar->nranks;
+    push_p->rank = rank;
+    return 1;
+}
+
 extern "C" sl_status_t sl_cuda_ar_rmsnorm_bf16(sl_cuda_ar_t *ar, int rank, uint16_t *x,
                                                const float *bias, uint16_t *residual,
                                                const uint16_t *weight, uint16_t *xn, int n,
-                                               int h, float eps, cudaStream_t stream)
+                                               int h, float eps, int pushed, cudaStream_t stream)
 {
     if (!sl_cuda_ar_rmsnorm_supported(ar, x, bias, residual, weight, xn, n, h) || rank < 0 ||
-        rank >= ar->nranks) {
+        rank >= ar->nranks || (pushed && ar->protocol != SL_CUDA_AR_LAMPORT)) {
         sl_error("sl_cuda_ar_rmsnorm_bf16: invalid arguments (rank %d, %d x %d elements, x %p, "
                  "bias %p, residual %p, weight %p, xn %p; the group takes up to %zu bytes, "
-                 "rows of a multiple of 8 elements, distinct 16-byte aligned buffers)",
+                 "rows of a multiple of 8 elements, distinct 16-byte aligned buffers%s)",
                  rank, n, h, (void *)x, (const void *)bias, (void *)residual,
-                 (const void *)weight, (void *)xn, sl_cuda_ar_max_bytes(ar));
+                 (const void *)weight, (void *)xn, sl_cuda_ar_max_bytes(ar),
+                 pushed ? "; pushed rows need the Lamport protocol" : "");
         return SL_ERR_INVALID_ARG;
     }
     const Args a = sl_cuda_ar_args(ar, rank, x, x, (size_t)n * (size_t)h);
@@ -853,7 +857,8 @@ extern "C" sl_status_t sl_cuda_ar_rmsnorm_bf16(sl_cuda_ar_t *ar, int rank, uint1
 
     /* A function of n and h alone: every rank launches the same grid. */
     const int blocks = n < kMaxBlocks ? n : kMaxBlocks;
-    (void)sl::launch(kernels_for(ar->nranks, ar->protocol).rmsnorm[v - 1], (unsigned)blocks,
+    (void)sl::launch(kernels_for(ar->nranks, ar->protocol).rmsnorm[pushed != 0][v - 1],
+                     (unsigned)blocks,
                      v == 1 ? threads : kThreads, 0, stream, a, m);
     SL_CUDA_CHECK_LAUNCH("sl_cuda_ar_rmsnorm_bf16");
     return SL_OK;

@@ -21,6 +21,8 @@
 
 #include <type_traits>
 
+#include "ar_slots.cuh"
+#include "rope.cuh"
 #include "sl_device.cuh"
 
 #include "sl_kernels.h"
@@ -155,6 +157,141 @@ gemv_silu_kernel(bf16 *act, int64_t lda, const bf16 *x, int64_t ldx, const bf16 
     }
 }
 
+/*
+ * gemv_kernel's bf16 product that also pushes it to the peers of a one-shot
+ * all-reduce (sl_cuda_gemv_push_bf16): a block's kRowsPerBlock rows of token
+ * n are one 16-byte packet of the all-reduce's input [N, out_dim], packet
+ * n * out_dim / 8 + blockIdx.x; once the block's warps have their sums,
+ * thread t < N * (nranks - 1) stores token t % N's packet into this rank's
+ * slot of the call's parity on peer 1 + t / N ranks further (the order of
+ * allreduce.cu's pushes), Lamport-safe as allreduce.cu's own pushes.
+ * The epoch is read after pdl_wait(): the all-reduce before this one has then
+ * completed and advanced it, and no all-reduce kernel runs until this one
+ * ends. Why the push never overwrites a packet a peer has not read yet is
+ * allreduce.cu's argument for its own pushes: this kernel, too, starts after
+ * this rank's previous all-reduce kernel has finished.
+ *
+ * out: [N, out_dim] bf16, out_dim % kRowsPerBlock == 0 (every warp has a row)
+ */
+template <int N, int U>
+__global__ void __launch_bounds__(kRowsPerBlock * 32)
+gemv_push_kernel(bf16 *out, const bf16 *x, int64_t ldx, const bf16 *w, int out_dim, int in_dim,
+                 sl_cuda_ar_push_t push)
+{
+    namespace ar = sl::ar;
+    static_assert(kRowsPerBlock == ar::kPacket, "a block's rows are one packet per token");
+    __shared__ sl::Bf16x8 packet[N]; /* [N] this block's rows of each token */
+    __shared__ int parity;
+    const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+    const int row = blockIdx.x * kRowsPerBlock + warp;
+    const int t = threadIdx.x;
+    sl::pdl_wait(); /* first: see sl::launch */
+    if (t == 0) /* read while the rows load; seen after the barrier below */
+        parity = (int)(ar::next_epoch(ar::select<ar::kMaxRanks>(push.base, push.rank)) & 1);
+    float acc[N];
+#pragma unroll
+    for (int n = 0; n < N; n++)
+        acc[n] = 0.0f;
+    row_dot<N, U>(acc, reinterpret_cast<const uint4 *>(w + (size_t)row * in_dim), x, ldx,
+                  in_dim / 8, lane);
+#pragma unroll
+    for (int n = 0; n < N; n++) {
+        const bf16 v = sl::to_bf(sl::warp_sum(acc[n]));
+        if (lane == n % 32) {
+            out[(size_t)n * out_dim + row] = v;
+            packet[n].v[warp] = v;
+        }
+    }
+    __syncthreads();
+    if (t < N * (push.nranks - 1)) {
+        const int n = t % N;
+        const int peer = (push.rank + 1 + t / N) % push.nranks;
+        const int64_t p = (int64_t)n * (out_dim / ar::kPacket) + blockIdx.x;
+        ar::slot(ar::select<ar::kMaxRanks>(push.base, peer), parity, push.rank, push.nranks,
+                 push.slot_packets)[p] = ar::lamport_safe(packet[n]);
+    }
+}
+
+/* The operands of the RoPE/KV store fused into the QKV GEMV. */
+struct RopeStore {
+    const float *bias;                  /* [units * head_dim], or nullptr */
+    const float *cos_table, *sin_table; /* [max_position, head_dim / 2] */
+    const int32_t *positions;           /* [N] */
+    const int64_t *slots;               /* [N] cache slot of each token */
+    bf16 *k_cache, *v_cache;            /* [slots, kv_heads, head_dim] */
+    int heads, kv_heads, head_dim;
+};
+
+/*
+ * The QKV projection at decode with rope_kv.cu's work after it (no q/k
+ * norm), one kernel fewer per layer: x . W_qkv^T rounded to bf16 as
+ * gemv_kernel stores it, then the bias, RoPE on q and k, and the store of k
+ * and v into their cache slots, by rope.cuh's arithmetic: the same bits as
+ * sl_cuda_gemv_bf16 + sl_cuda_qkv_rope_store_bf16 (without q/k norm).
+ * A block's 8 warps take 8 rows of one head (unit u of q heads, k heads, v
+ * heads; head_dim / 8 blocks per unit): for q and k, the 4 rotation pairs
+ * (i, i + half), i = 4g .. 4g + 3 (warps 0-3 the first elements, 4-7 their
+ * partners), so a pair's two sums meet in shared memory; for v, 8 consecutive
+ * elements. Once every warp has its sums, 4 (8 for v) threads per token
+ * finish the pairs (elements).
+ *
+ * qkv: [N, units * head_dim] bf16: q columns written (rotated); k and v
+ *      columns not written (attention reads them from the cache)
+ * w:   [units * head_dim, in_dim]; grid = units * head_dim / 8
+ */
+template <int N, int U>
+__global__ void __launch_bounds__(kRowsPerBlock * 32)
+gemv_rope_kernel(bf16 *qkv, const bf16 *x, int64_t ldx, const bf16 *w, int in_dim,
+                 RopeStore rs)
+{
+    static_assert(kRowsPerBlock == 8, "4 pairs, or 8 v elements, per block");
+    __shared__ bf16 vals[N][kRowsPerBlock]; /* [N][8] the block's rows of each token */
+    const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, t = threadIdx.x;
+    const int hd = rs.head_dim, half = hd / 2, per_unit = hd / kRowsPerBlock;
+    const int u = blockIdx.x / per_unit, g = blockIdx.x % per_unit;
+    const bool rotated = u < rs.heads + rs.kv_heads;
+    const int i = rotated ? 4 * g + (warp & 3) + (warp >= 4 ? half : 0) : 8 * g + warp;
+    const int row = u * hd + i;
+    sl::pdl_wait(); /* first: see sl::launch */
+    float acc[N];
+#pragma unroll
+    for (int n = 0; n < N; n++)
+        acc[n] = 0.0f;
+    row_dot<N, U>(acc, reinterpret_cast<const uint4 *>(w + (size_t)row * in_dim), x, ldx,
+                  in_dim / 8, lane);
+#pragma unroll
+    for (int n = 0; n < N; n++) {
+        const float v = sl::warp_sum(acc[n]);
+        if (lane == n % 32)
+            vals[n][warp] = sl::to_bf(v);
+    }
+    __syncthreads();
+
+    const int col0 = u * hd;
+    const float *b = rs.bias != nullptr ? rs.bias + col0 : nullptr; /* [hd] this unit's */
+    if (rotated) {
+        if (t >= N * 4)
+            return;
+        const int n = t / 4, j = t % 4, e = 4 * g + j;
+        float a = sl::to_f(vals[n][j]), c = sl::to_f(vals[n][j + 4]);
+        if (b != nullptr) {
+            a += b[e];
+            c += b[e + half];
+        }
+        const size_t at = (size_t)rs.positions[n] * half + e;
+        const size_t ld = (size_t)(rs.heads + 2 * rs.kv_heads) * hd;
+        bf16 *dst = u < rs.heads /* [hd] the head's q, or its k in the cache */
+                        ? qkv + (size_t)n * ld + col0
+                        : rs.k_cache + ((size_t)rs.slots[n] * rs.kv_heads + (u - rs.heads)) * hd;
+        sl::rope::rotate(a, c, rs.cos_table[at], rs.sin_table[at], dst[e], dst[e + half]);
+    } else if (t < N * 8) {
+        const int n = t / 8, j = t % 8, e = 8 * g + j;
+        const int kh = u - rs.heads - rs.kv_heads;
+        rs.v_cache[((size_t)rs.slots[n] * rs.kv_heads + kh) * hd + e] =
+            sl::rope::v_value(vals[n][j], b, e);
+    }
+}
+
 /* F(std::integral_constant<int, n>) for the row count n, 1..SL_CUDA_GEMV_MAX_ROWS (one
  * kernel instance per count); nothing for other counts, which the callers refuse. */
 template <int NV = 1, class F> void with_rows(int n, F &&f)
@@ -175,6 +312,26 @@ void launch(int n, void *out, int64_t ldo, const bf16 *x, int64_t ldx, const bf1
     with_rows(n, [&](auto rows) {
         (void)sl::launch(gemv_kernel<decltype(rows)::value, F32, U>, grid, kRowsPerBlock * 32,
                          0, stream, out, ldo, x, ldx, w, out_dim, in_dim);
+    });
+}
+
+void launch_push(int n, bf16 *out, const bf16 *x, int64_t ldx, const bf16 *w, int out_dim,
+                 int in_dim, const sl_cuda_ar_push_t &push, cudaStream_t stream)
+{
+    const unsigned grid = (unsigned)(out_dim / kRowsPerBlock);
+    with_rows(n, [&](auto rows) {
+        (void)sl::launch(gemv_push_kernel<decltype(rows)::value, 4>, grid, kRowsPerBlock * 32, 0,
+                         stream, out, x, ldx, w, out_dim, in_dim, push);
+    });
+}
+
+void launch_rope(int n, bf16 *qkv, const bf16 *x, int64_t ldx, const bf16 *w, int in_dim,
+                 const RopeStore &rs, cudaStream_t stream)
+{
+    const unsigned grid = (unsigned)((rs.heads + 2 * rs.kv_heads) * (rs.head_dim / kRowsPerBlock));
+    with_rows(n, [&](auto rows) {
+        (void)sl::launch(gemv_rope_kernel<decltype(rows)::value, 4>, grid, kRowsPerBlock * 32, 0,
+                         stream, qkv, x, ldx, w, in_dim, rs);
     });
 }
 
@@ -241,5 +398,70 @@ extern "C" sl_status_t sl_cuda_gemv_silu_bf16(uint16_t *act, int64_t lda, const 
     launch_silu(n, reinterpret_cast<bf16 *>(act), lda, reinterpret_cast<const bf16 *>(x), ldx,
                 reinterpret_cast<const bf16 *>(w_gu), inter, in_dim, stream);
     SL_CUDA_CHECK_LAUNCH("sl_cuda_gemv_silu_bf16");
+    return SL_OK;
+}
+
+extern "C" int sl_cuda_gemv_push_supported(int n, int out_dim, int in_dim, const void *x,
+                                           int64_t ldx, const void *w, const void *out)
+{
+    return sl_cuda_gemv_supported(n, in_dim, x, ldx, w) && out_dim > 0 &&
+           out_dim % kRowsPerBlock == 0 && out != nullptr && sl::aligned16(out);
+}
+
+extern "C" sl_status_t sl_cuda_gemv_push_bf16(uint16_t *out, const uint16_t *x, int64_t ldx,
+                                              const uint16_t *w, int n, int out_dim, int in_dim,
+                                              const sl_cuda_ar_push_t *push, cudaStream_t stream)
+{
+    if (!sl_cuda_gemv_push_supported(n, out_dim, in_dim, x, ldx, w, out) || push == nullptr ||
+        push->nranks < 2 || push->nranks > SL_CUDA_AR_MAX_RANKS || push->rank < 0 ||
+        push->rank >= push->nranks ||
+        (int64_t)n * out_dim > push->slot_packets * sl::ar::kPacket) {
+        sl_error("sl_cuda_gemv_push_bf16: unsupported arguments (n=%d out_dim=%d in_dim=%d; "
+                 "out_dim a multiple of %d, the all-reduce group's slots large enough)",
+                 n, out_dim, in_dim, kRowsPerBlock);
+        return SL_ERR_INVALID_ARG;
+    }
+    launch_push(n, reinterpret_cast<bf16 *>(out), reinterpret_cast<const bf16 *>(x), ldx,
+                reinterpret_cast<const bf16 *>(w), out_dim, in_dim, *push, stream);
+    SL_CUDA_CHECK_LAUNCH("sl_cuda_gemv_push_bf16");
+    return SL_OK;
+}
+
+extern "C" int sl_cuda_gemv_rope_supported(int n, int in_dim, const void *x, int64_t ldx,
+                                           const void *w, int head_dim)
+{
+    return sl_cuda_gemv_supported(n, in_dim, x, ldx, w) && head_dim > 0 &&
+           head_dim % (2 * kRowsPerBlock) == 0;
+}
+
+extern "C" sl_status_t sl_cuda_gemv_rope_store_bf16(
+    uint16_t *qkv, const uint16_t *x, int64_t ldx, const uint16_t *w_qkv, const float *bias,
+    int n, int in_dim, const float *cos_table, const float *sin_table, const int32_t *positions,
+    const int64_t *slots, int heads, int kv_heads, int head_dim, uint16_t *k_cache,
+    uint16_t *v_cache, cudaStream_t stream)
+{
+    if (qkv == nullptr || heads <= 0 || kv_heads <= 0 || in_dim <= 0 ||
+        !sl_cuda_gemv_rope_supported(n, in_dim, x, ldx, w_qkv, head_dim) ||
+        cos_table == nullptr || sin_table == nullptr || positions == nullptr ||
+        slots == nullptr || k_cache == nullptr || v_cache == nullptr) {
+        sl_error("sl_cuda_gemv_rope_store_bf16: unsupported arguments (n=%d in_dim=%d heads=%d "
+                 "kv_heads=%d head_dim=%d; head_dim a multiple of %d)",
+                 n, in_dim, heads, kv_heads, head_dim, 2 * kRowsPerBlock);
+        return SL_ERR_INVALID_ARG;
+    }
+    RopeStore rs;
+    rs.bias = bias;
+    rs.cos_table = cos_table;
+    rs.sin_table = sin_table;
+    rs.positions = positions;
+    rs.slots = slots;
+    rs.k_cache = reinterpret_cast<bf16 *>(k_cache);
+    rs.v_cache = reinterpret_cast<bf16 *>(v_cache);
+    rs.heads = heads;
+    rs.kv_heads = kv_heads;
+    rs.head_dim = head_dim;
+    launch_rope(n, reinterpret_cast<bf16 *>(qkv), reinterpret_cast<const bf16 *>(x), ldx,
+                reinterpret_cast<const bf16 *>(w_qkv), in_dim, rs, stream);
+    SL_CUDA_CHECK_LAUNCH("sl_cuda_gemv_rope_store_bf16");
     return SL_OK;
 }

@@ -16,6 +16,7 @@
  */
 #include "config.h"
 
+#include "rope.cuh"
 #include "sl_device.cuh"
 #include "sl_kernels.h"
 
@@ -63,7 +64,7 @@ qkv_rope_store_kernel(bf16 *qkv, const float *bias, const bf16 *q_norm, const bf
             const int kh = u - heads - kv_heads;
             bf16 *dst = v_cache + ((size_t)slot * kv_heads + kh) * head_dim;
             for (int i = lane; i < head_dim; i += sl::kWarp)
-                dst[i] = b != nullptr ? sl::to_bf(sl::to_f(x[i]) + b[i]) : x[i];
+                dst[i] = sl::rope::v_value(x[i], b, i);
             continue;
         }
 
@@ -91,9 +92,7 @@ qkv_rope_store_kernel(bf16 *qkv, const float *bias, const bf16 *q_norm, const bf
                 a = a * inv_rms * sl::to_f(nw[i]);
                 c = c * inv_rms * sl::to_f(nw[i + half]);
             }
-            /* rotate_half: (a, c) -> (a cos - c sin, c cos + a sin) */
-            dst[i] = sl::to_bf(a * cs[i] - c * sn[i]);
-            dst[i + half] = sl::to_bf(c * cs[i] + a * sn[i]);
+            sl::rope::rotate(a, c, cs[i], sn[i], dst[i], dst[i + half]);
         }
     }
 }

@@ -158,6 +158,23 @@ sl_status_t sl_cuda_gemv_silu_bf16(uint16_t *act, int64_t lda, const uint16_t *x
                                    int64_t ldx, const uint16_t *w_gu, int n, int inter,
                                    int in_dim, cudaStream_t stream);
 
+/* The QKV projection at decode fused with sl_cuda_qkv_rope_store_bf16 for a
+ * model without q/k norm (one kernel fewer per layer): the same bits as
+ * sl_cuda_gemv_bf16 into qkv [n, (heads + 2 kv_heads) head_dim] (ldo = that
+ * width) followed by sl_cuda_qkv_rope_store_bf16 (BIAS, no q/k norm), except
+ * that qkv's k and v columns are not written (attention reads k and v from
+ * the caches). The operands of sl_cuda_gemv_supported, and head_dim a
+ * multiple of 16. */
+int sl_cuda_gemv_rope_supported(int n, int in_dim, const void *x, int64_t ldx, const void *w,
+                                int head_dim);
+sl_status_t sl_cuda_gemv_rope_store_bf16(uint16_t *qkv, const uint16_t *x, int64_t ldx,
+                                         const uint16_t *w_qkv, const float *bias, int n,
+                                         int in_dim, const float *cos_table,
+                                         const float *sin_table, const int32_t *positions,
+                                         const int64_t *slots, int heads, int kv_heads,
+                                         int head_dim, uint16_t *k_cache, uint16_t *v_cache,
+                                         cudaStream_t stream);
+
 /* ---- sampling.cu ------------------------------------------------------------ */
 
 typedef struct sl_cuda_argmax {
@@ -283,6 +300,34 @@ int sl_cuda_ar_rmsnorm_supported(const sl_cuda_ar_t *ar, const void *x, const vo
                                  const void *residual, const void *weight, const void *xn, int n,
                                  int h);
 
+/* Where a projection pushes its output into the peers' slots of the next
+ * all-reduce itself (sl_cuda_gemv_push_bf16), so that the all-reduce kernel
+ * only waits and sums (PUSHED of sl_cuda_ar_rmsnorm_bf16): the rows leave
+ * for the peers as the GEMV finishes them, not after the next kernel has
+ * started and read them back. Passed by value to kernels. */
+typedef struct {
+    void *base[SL_CUDA_AR_MAX_RANKS]; /* every rank's buffer */
+    int64_t slot_packets;
+    int nranks, rank;
+} sl_cuda_ar_push_t;
+
+/* *push_p for RANK's pushes of COUNT elements, and 1; 0 (nothing set) unless
+ * the group uses the Lamport protocol (a pushed packet is its own flag) and
+ * takes COUNT. The same answer on every rank. */
+int sl_cuda_ar_push_target(const sl_cuda_ar_t *ar, int rank, size_t count,
+                           sl_cuda_ar_push_t *push_p);
+
+/* gemv.cu: sl_cuda_gemv_bf16 into out [n, out_dim] bf16 (ldo = out_dim, a
+ * multiple of 8), which also stores every 8 finished elements as one Lamport
+ * packet into PUSH's slot on each peer: the first half of the all-reduce of
+ * out that the next sl_cuda_ar_rmsnorm_bf16 (PUSHED) completes. Same bits in
+ * out as sl_cuda_gemv_bf16; the sum is the same as without the push. */
+int sl_cuda_gemv_push_supported(int n, int out_dim, int in_dim, const void *x, int64_t ldx,
+                                const void *w, const void *out);
+sl_status_t sl_cuda_gemv_push_bf16(uint16_t *out, const uint16_t *x, int64_t ldx,
+                                   const uint16_t *w, int n, int out_dim, int in_dim,
+                                   const sl_cuda_ar_push_t *push, cudaStream_t stream);
+
 /* The all-reduce fused with what follows it in a layer, one kernel, the same
  * bits as sl_cuda_ar_bf16(x -> x), sl_cuda_add_bias_bf16 (with BIAS) and
  * sl_cuda_rmsnorm_bf16(xn, x, residual, weight) in that order:
@@ -291,11 +336,13 @@ int sl_cuda_ar_rmsnorm_supported(const sl_cuda_ar_t *ar, const void *x, const vo
  *   residual [n, h] bf16 += x
  *   weight   [h] bf16
  *   xn       [n, h] bf16 out: RMSNorm(residual) * weight
- * The same contract as sl_cuda_ar_bf16 (every rank the same calls, in the
- * same order as its plain all-reduces; capturable in a graph). */
+ * PUSHED: the kernel that wrote x pushed it to the peers already
+ * (sl_cuda_gemv_push_bf16 with sl_cuda_ar_push_target's target; every rank
+ * alike). The same contract as sl_cuda_ar_bf16 (every rank the same calls, in
+ * the same order as its plain all-reduces; capturable in a graph). */
 sl_status_t sl_cuda_ar_rmsnorm_bf16(sl_cuda_ar_t *ar, int rank, uint16_t *x, const float *bias,
                                     uint16_t *residual, const uint16_t *weight, uint16_t *xn,
-                                    int n, int h, float eps, cudaStream_t stream);
+                                    int n, int h, float eps, int pushed, cudaStream_t stream);
 
 /* From any thread: every kernel of the group that waits for a peer gives up
  * (their outputs are then garbage and the group unusable). */

@@ -28,7 +28,10 @@
  *     5120 and 8192 elements (blocks of 16 packets, 512, 640 and 1024 threads
  *     as rmsnorm.cu launches them), with and without bias; then 200
  *     iterations of two fused calls around a plain all-reduce, eager, replayed
- *     in a graph with the inputs changed between replays, and eager again.
+ *     in a graph with the inputs changed between replays, and eager again;
+ *   - the same (up to 8 rows, Lamport) with x made by a GEMV that pushes it
+ *     to the peers itself (sl_cuda_gemv_push_bf16, x = x_in . I^T: the same
+ *     bits) and the fused kernel told so: the same results, bitwise.
  * Outputs start as NaN, so an element the kernel did not write fails.
  * (Over 800 lines: the fused kernel's tests need this file's group harness.)
  *
@@ -504,16 +507,37 @@ static void check_stress(group_t *g, uint64_t *rng)
 typedef struct {
     void *x, *res, *xn, *w; /* [n, h], [n, h], [n, h], [h] bf16 */
     float *b;               /* [h], or NULL */
+    void *xin, *eye;        /* NORM_PUSHED only: x's input [n, h], identity [h, h] */
 } norm_bufs_t;
 
-/* FUSED: sl_cuda_ar_rmsnorm_bf16; else the sequence it replaces, as the
- * backend runs it without the fused kernel. */
-static void norm_call(rank_t *r, int fused, const norm_bufs_t *d, int n, int h)
+/* How norm_call reduces: the unfused sequence, the fused kernel, or the
+ * fused kernel after a GEMV that pushed x to the peers (x = xin . I^T: the
+ * same bits as xin, so the results must not change). */
+enum { NORM_UNFUSED, NORM_FUSED, NORM_PUSHED };
+static const char *const norm_mode_name[] = {"the unfused sequence", "sl_cuda_ar_rmsnorm_bf16",
+                                             "sl_cuda_gemv_push_bf16 + pushed all-reduce"};
+
+/* Whether NORM_PUSHED runs for n rows: the GEMV takes at most 8, and the
+ * barrier protocol has no pushed variant. */
+static int pushable(int n)
+{
+    return protocol == SL_CUDA_AR_LAMPORT && n <= SL_CUDA_GEMV_MAX_ROWS;
+}
+
+static void norm_call(rank_t *r, int mode, const norm_bufs_t *d, int n, int h)
 {
     sl_status_t s;
-    if (fused) {
+    if (mode == NORM_PUSHED) {
+        sl_cuda_ar_push_t push;
+        s = SL_ERR_INVALID_ARG;
+        if (sl_cuda_ar_push_target(r->g->ar, r->rank, (size_t)n * h, &push))
+            s = sl_cuda_gemv_push_bf16(d->x, d->xin, h, d->eye, n, h, h, &push, r->stream);
+        if (s == SL_OK)
+            s = sl_cuda_ar_rmsnorm_bf16(r->g->ar, r->rank, d->x, d->b, d->res, d->w, d->xn, n,
+                                        h, EPS, 1, r->stream);
+    } else if (mode == NORM_FUSED) {
         s = sl_cuda_ar_rmsnorm_bf16(r->g->ar, r->rank, d->x, d->b, d->res, d->w, d->xn, n, h, EPS,
-                                    r->stream);
+                                    0, r->stream);
     } else {
         s = sl_cuda_ar_bf16(r->g->ar, r->rank, d->x, d->x, (size_t)n * h, r->stream);
         if (s == SL_OK && d->b != NULL)
@@ -522,8 +546,7 @@ static void norm_call(rank_t *r, int fused, const norm_bufs_t *d, int n, int h)
             s = sl_cuda_rmsnorm_bf16(d->xn, d->x, d->res, d->w, n, h, EPS, r->stream);
     }
     if (s != SL_OK) {
-        fprintf(stderr, "FAIL: %s (rank %d, %d x %d)\n",
-                fused ? "sl_cuda_ar_rmsnorm_bf16" : "the unfused sequence", r->rank, n, h);
+        fprintf(stderr, "FAIL: %s (rank %d, %d x %d)\n", norm_mode_name[mode], r->rank, n, h);
         exit(EXIT_FAILURE);
     }
 }
@@ -589,25 +612,45 @@ static void host_add(const norm_inputs_t *in, int tp, sl_bf16_t *want_x, sl_bf16
     }
 }
 
-/* The results of the unfused sequence [0] and of the fused kernel [1] on the
- * same inputs, each rank's: x, residual, xn [n, h] each. */
+/* The results of each mode of norm_call on the same inputs, each rank's:
+ * x, residual, xn [n, h] each. */
 typedef struct {
     const norm_inputs_t *in;
-    sl_bf16_t *out[2][MAX_TP][3];
+    int modes; /* 2, or 3 where pushable() */
+    sl_bf16_t *out[3][MAX_TP][3];
 } fused_case_t;
+
+/* The identity [h, h] bf16 on the current device. */
+static void *identity(int h)
+{
+    const uint16_t one = 0x3F80; /* bf16 1.0 */
+    void *eye = gc_device((size_t)h * h * 2);
+    GPU_CHECK(cudaMemset(eye, 0, (size_t)h * h * 2));
+    GPU_CHECK(cudaMemcpy2D(eye, (size_t)(h + 1) * 2, &one, 0, 2, (size_t)h,
+                           cudaMemcpyHostToDevice));
+    return eye;
+}
 
 static norm_bufs_t norm_upload(const norm_inputs_t *in, int rank)
 {
     size_t nh = (size_t)in->n * in->h;
     norm_bufs_t d = {gc_upload(in->x[rank], nh * 2), gc_upload(in->res, nh * 2),
-                     gc_device(nh * 2), gc_upload(in->w, (size_t)in->h * 2), NULL};
+                     gc_device(nh * 2), gc_upload(in->w, (size_t)in->h * 2), NULL, NULL, NULL};
     if (in->b != NULL)
         d.b = gc_upload(in->b, (size_t)in->h * 4);
+    if (pushable(in->n)) {
+        d.xin = gc_upload(in->x[rank], nh * 2);
+        d.eye = identity(in->h);
+    }
     return d;
 }
 
 static void norm_free(norm_bufs_t *d)
 {
+    if (d->xin != NULL) {
+        GPU_CHECK(cudaFree(d->xin));
+        GPU_CHECK(cudaFree(d->eye));
+    }
     GPU_CHECK(cudaFree(d->x));
     GPU_CHECK(cudaFree(d->res));
     GPU_CHECK(cudaFree(d->xn));
@@ -620,18 +663,20 @@ static void rank_fused_case(rank_t *r, void *arg)
 {
     fused_case_t *c = arg;
     size_t bytes = (size_t)c->in->n * c->in->h * 2;
-    norm_bufs_t d[2];
+    norm_bufs_t d[3];
 
-    for (int f = 0; f < 2; f++) {
+    for (int f = 0; f < c->modes; f++) {
         d[f] = norm_upload(c->in, r->rank);
         /* Different poisons: an element neither wrote still differs. */
         GPU_CHECK(cudaMemset(d[f].xn, f == 0 ? 0xff : 0x7f, bytes));
+        if (f == NORM_PUSHED) /* x must come from the GEMV */
+            GPU_CHECK(cudaMemset(d[f].x, 0x7f, bytes));
     }
     GPU_CHECK(cudaDeviceSynchronize());
-    for (int f = 0; f < 2; f++)
+    for (int f = 0; f < c->modes; f++)
         norm_call(r, f, &d[f], c->in->n, c->in->h);
     GPU_CHECK(cudaStreamSynchronize(r->stream));
-    for (int f = 0; f < 2; f++) {
+    for (int f = 0; f < c->modes; f++) {
         void *src[3] = {d[f].x, d[f].res, d[f].xn};
         for (int i = 0; i < 3; i++)
             GPU_CHECK(cudaMemcpy(c->out[f][r->rank][i], src[i], bytes, cudaMemcpyDeviceToHost));
@@ -653,11 +698,11 @@ static void check_fused_case(group_t *g, int n, int h, int bias, uint64_t *rng)
     const int tp = g->tp;
     size_t nh = (size_t)n * h, host_bad = 0, differ = 0, ranks_differ = 0;
     norm_inputs_t in;
-    fused_case_t c = {.in = &in};
+    fused_case_t c = {.in = &in, .modes = pushable(n) ? 3 : 2};
     sl_bf16_t *want_x = gc_malloc(nh * 2), *want_res = gc_malloc(nh * 2);
 
     norm_inputs(&in, tp, n, h, bias, n > 1, rng);
-    for (int f = 0; f < 2; f++)
+    for (int f = 0; f < c.modes; f++)
         for (int k = 0; k < tp; k++)
             for (int i = 0; i < 3; i++)
                 c.out[f][k][i] = gc_malloc(nh * 2);
@@ -666,23 +711,25 @@ static void check_fused_case(group_t *g, int n, int h, int bias, uint64_t *rng)
     expect_no_failure(g, "fused");
 
     for (int k = 0; k < tp; k++) {
-        for (int f = 0; f < 2; f++) {
+        for (int f = 0; f < c.modes; f++) {
             host_bad += count_differ(c.out[f][k][0], want_x, nh);
             host_bad += count_differ(c.out[f][k][1], want_res, nh);
         }
-        for (int i = 0; i < 3; i++) {
-            differ += count_differ(c.out[1][k][i], c.out[0][k][i], nh);
-            ranks_differ += count_differ(c.out[1][k][i], c.out[1][0][i], nh);
+        for (int f = 1; f < c.modes; f++) {
+            for (int i = 0; i < 3; i++) {
+                differ += count_differ(c.out[f][k][i], c.out[0][k][i], nh);
+                ranks_differ += count_differ(c.out[f][k][i], c.out[f][0][i], nh);
+            }
         }
     }
     int ok = host_bad == 0 && differ == 0 && ranks_differ == 0;
-    printf("%-4s %s tp=%d fused n=%-2d h=%-4d %s: x, residual vs host: %zu differ; fused vs "
+    printf("%-4s %s tp=%d fused n=%-2d h=%-4d %s: x, residual vs host: %zu differ; fused%s vs "
            "unfused (x, residual, xn): %zu differ; ranks: %zu differ\n",
            ok ? "ok" : "FAIL", proto_name(), tp, n, h, bias ? "bias   " : "no bias", host_bad,
-           differ, ranks_differ);
+           c.modes == 3 ? " and pushed" : "", differ, ranks_differ);
     gc_checks++;
     gc_failures += !ok;
-    for (int f = 0; f < 2; f++)
+    for (int f = 0; f < c.modes; f++)
         for (int k = 0; k < tp; k++)
             for (int i = 0; i < 3; i++)
                 free(c.out[f][k][i]);
@@ -716,7 +763,7 @@ static const struct {
 } fstress_shape[FSTRESS_SHAPES] = {{1, 4096, 1}, {7, 8192, 0}};
 
 typedef struct {
-    int iters, graph;
+    int iters, graph, mode; /* mode: NORM_FUSED or NORM_PUSHED */
     norm_inputs_t in[FSTRESS_SHAPES][STRESS_SETS]; /* weight and bias: set 0's for all */
     norm_bufs_t d[MAX_TP][FSTRESS_SHAPES];                       /* the calls' buffers */
     void *d_xin[MAX_TP][FSTRESS_SHAPES][STRESS_SETS];           /* [n, h] input sets */
@@ -731,13 +778,17 @@ static size_t fstress_nh(int s)
     return (size_t)fstress_shape[s].n * fstress_shape[s].h;
 }
 
-/* The inputs of iteration IT into the calls' buffers. */
-static void fstress_load(rank_t *r, fstress_t *st, int it)
+/* The inputs of iteration IT into the calls' buffers, for MODE. */
+static void fstress_load(rank_t *r, fstress_t *st, int it, int mode)
 {
     for (int s = 0; s < FSTRESS_SHAPES; s++) {
         int set = stress_set(it, s);
-        GPU_CHECK(cudaMemcpyAsync(st->d[r->rank][s].x, st->d_xin[r->rank][s][set],
+        const norm_bufs_t *d = &st->d[r->rank][s];
+        const int pushed = mode == NORM_PUSHED;
+        GPU_CHECK(cudaMemcpyAsync(pushed ? d->xin : d->x, st->d_xin[r->rank][s][set],
                                   fstress_nh(s) * 2, cudaMemcpyDeviceToDevice, r->stream));
+        if (pushed) /* x must come from the GEMV */
+            GPU_CHECK(cudaMemsetAsync(d->x, 0x7f, fstress_nh(s) * 2, r->stream));
         GPU_CHECK(cudaMemcpyAsync(st->d[r->rank][s].res, st->d_rin[r->rank][s][set],
                                   fstress_nh(s) * 2, cudaMemcpyDeviceToDevice, r->stream));
         GPU_CHECK(cudaMemsetAsync(st->d[r->rank][s].xn, 0xff, fstress_nh(s) * 2, r->stream));
@@ -757,11 +808,11 @@ static void fstress_store(rank_t *r, fstress_t *st, int it)
     }
 }
 
-static void fstress_calls(rank_t *r, fstress_t *st, int fused)
+static void fstress_calls(rank_t *r, fstress_t *st, int mode)
 {
-    norm_call(r, fused, &st->d[r->rank][0], fstress_shape[0].n, fstress_shape[0].h);
+    norm_call(r, mode, &st->d[r->rank][0], fstress_shape[0].n, fstress_shape[0].h);
     ar_call(r, st->d_zero[r->rank], st->d_zero[r->rank], FSTRESS_PLAIN);
-    norm_call(r, fused, &st->d[r->rank][1], fstress_shape[1].n, fstress_shape[1].h);
+    norm_call(r, mode, &st->d[r->rank][1], fstress_shape[1].n, fstress_shape[1].h);
 }
 
 /* Buffers, input sets, and the unfused sequence's results on each set. */
@@ -781,8 +832,8 @@ static void rank_fstress_setup(rank_t *r, void *arg)
     GPU_CHECK(cudaDeviceSynchronize());
     /* Iteration k's sets: every set of every shape once. */
     for (int k = 0; k < STRESS_SETS; k++) {
-        fstress_load(r, st, k);
-        fstress_calls(r, st, 0);
+        fstress_load(r, st, k, NORM_UNFUSED);
+        fstress_calls(r, st, NORM_UNFUSED);
         GPU_CHECK(cudaStreamSynchronize(r->stream));
         for (int s = 0; s < FSTRESS_SHAPES; s++) {
             const norm_bufs_t *d = &st->d[r->rank][s];
@@ -818,16 +869,16 @@ static void rank_fstress_run(rank_t *r, void *arg)
 
     if (st->graph) {
         GPU_CHECK(cudaStreamBeginCapture(r->stream, cudaStreamCaptureModeThreadLocal));
-        fstress_calls(r, st, 1);
+        fstress_calls(r, st, st->mode);
         GPU_CHECK(cudaStreamEndCapture(r->stream, &graph));
         GPU_CHECK(cudaGraphInstantiate(&exec, graph, 0));
     }
     for (int it = 0; it < st->iters; it++) {
-        fstress_load(r, st, it);
+        fstress_load(r, st, it, st->mode);
         if (exec != NULL)
             GPU_CHECK(cudaGraphLaunch(exec, r->stream));
         else
-            fstress_calls(r, st, 1);
+            fstress_calls(r, st, st->mode);
         fstress_store(r, st, it);
     }
     GPU_CHECK(cudaStreamSynchronize(r->stream));
@@ -872,11 +923,11 @@ static void fstress_check(group_t *g, fstress_t *st, const char *what)
     }
     GPU_CHECK(cudaSetDevice(0));
     int ok = bad == 0 && ranks_differ == 0;
-    printf("%-4s %s tp=%d fused %s: %d iterations of 1x4096 + bias, %d-element all-reduce, "
+    printf("%-4s %s tp=%d %s %s: %d iterations of 1x4096 + bias, %d-element all-reduce, "
            "7x8192: %zu elements differ from the unfused sequence (first bad iteration %d); "
            "ranks: %zu differ\n",
-           ok ? "ok" : "FAIL", proto_name(), g->tp, what, iters, FSTRESS_PLAIN, bad, bad_iter,
-           ranks_differ);
+           ok ? "ok" : "FAIL", proto_name(), g->tp, st->mode == NORM_PUSHED ? "pushed" : "fused",
+           what, iters, FSTRESS_PLAIN, bad, bad_iter, ranks_differ);
     gc_checks++;
     gc_failures += !ok;
 }
@@ -895,17 +946,24 @@ static void check_fused_stress(group_t *g, uint64_t *rng)
             for (int q = 0; q < g->tp; q++)
                 st->want[q][s][k] = gc_malloc(3 * fstress_nh(s) * 2);
         }
-    st->iters = quick ? 20 : 200;
+    st->iters = quick ? 20 : 200; /* the most of any run: d_all's rows */
     on_ranks(g, rank_fstress_setup, st);
-    on_ranks(g, rank_fstress_run, st);
-    fstress_check(g, st, "eager");
-    st->graph = 1;
-    on_ranks(g, rank_fstress_run, st);
-    fstress_check(g, st, "graph replays");
-    st->graph = 0;
-    st->iters = 10; /* the epoch carried on through the replays */
-    on_ranks(g, rank_fstress_run, st);
-    fstress_check(g, st, "eager after replays");
+    /* The fused kernel; then, where it exists, its pushed variant. */
+    for (st->mode = NORM_FUSED; st->mode <= NORM_PUSHED; st->mode++) {
+        if (st->mode == NORM_PUSHED && !pushable(fstress_shape[1].n))
+            break;
+        st->iters = quick ? 20 : 200;
+        st->graph = 0;
+        on_ranks(g, rank_fstress_run, st);
+        fstress_check(g, st, "eager");
+        st->graph = 1;
+        on_ranks(g, rank_fstress_run, st);
+        fstress_check(g, st, "graph replays");
+        st->graph = 0;
+        st->iters = 10; /* the epoch carried on through the replays */
+        on_ranks(g, rank_fstress_run, st);
+        fstress_check(g, st, "eager after replays");
+    }
     on_ranks(g, rank_fstress_free, st);
     for (int s = 0; s < FSTRESS_SHAPES; s++)
         for (int k = 0; k < STRESS_SETS; k++) {
@@ -1017,7 +1075,7 @@ typedef struct {
 static void enqueue(rank_t *r, const bench_t *b, const norm_bufs_t *d)
 {
     if (b->norm)
-        norm_call(r, b->norm == 2, d, b->rows, b->h);
+        norm_call(r, b->norm - 1, d, b->rows, b->h);
     else if (b->nccl)
         NCCL_CHECK(ncclAllReduce(d->x, d->x, b->n, ncclBfloat16, ncclSum, r->g->nccl[r->rank],
                                  r->stream));
@@ -1031,7 +1089,7 @@ static void rank_bench(rank_t *r, void *arg)
 {
     bench_t *b = arg;
     const int reps = 200, per_graph = 50, launches = reps / per_graph;
-    norm_bufs_t d = {gc_device(b->n * 2), NULL, NULL, NULL, NULL};
+    norm_bufs_t d = {gc_device(b->n * 2), NULL, NULL, NULL, NULL, NULL, NULL};
     cudaGraph_t graph = NULL;
     cudaGraphExec_t exec = NULL;
     cudaEvent_t start, stop;

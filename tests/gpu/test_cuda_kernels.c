@@ -2,7 +2,8 @@
  * test_cuda_kernels.c - each small CUDA kernel of gpu/ against its C twin
  * on fresh random inputs: embedding gather, row gather, SiLU*mul, bias add,
  * the fused QKV bias / q-k norm / RoPE / KV store, the GEMV (bf16 and
- * float32 outputs, 1..8 rows), argmax, and the dummy weight generator (bit
+ * float32 outputs, 1..8 rows; with SiLU, with the RoPE/KV store fused:
+ * bitwise against the separate kernels), argmax, and the dummy weight generator (bit
  * for bit). Outputs are NaN-poisoned before each launch. Exit 77 without a
  * GPU.
  *
@@ -380,6 +381,89 @@ static void bench_gemv(int n, int out_dim, int in_dim, int silu)
     cudaFree(x), cudaFree(o);
 }
 
+/* The QKV GEMV with the RoPE/KV store fused (sl_cuda_gemv_rope_store_bf16)
+ * against the GEMV then sl_cuda_qkv_rope_store_bf16 on the same inputs: the
+ * q columns and both caches bitwise the same. */
+static void check_gemv_rope(uint64_t *rng, int n, int heads, int kv_heads, int hd, int in_dim,
+                            int bias)
+{
+    const int slots_n = 256;
+    const int units = heads + 2 * kv_heads, out_dim = units * hd;
+    size_t wn = (size_t)out_dim * in_dim, xn = (size_t)n * in_dim, qn = (size_t)n * out_dim;
+    size_t cache = (size_t)slots_n * kv_heads * hd, tab = (size_t)4096 * (hd / 2);
+    sl_rope_config_t rc = {.type = SL_ROPE_LLAMA3, .rotary_dim = hd, .theta = 500000.0,
+                           .factor = 8.0, .low_freq_factor = 1.0, .high_freq_factor = 4.0,
+                           .original_max_position = 1024, .attention_factor = 1.0,
+                           .inv_freq_dtype = SL_DTYPE_BF16};
+    sl_rope_table_t *rope;
+    if (sl_rope_table_create(&rc, 4096, &rope) != SL_OK)
+        exit(EXIT_FAILURE);
+    sl_bf16_t *w = gc_malloc(wn * 2), *x = gc_malloc(xn * 2);
+    sl_bf16_t *got[2][3]; /* [unfused, fused][q, k cache, v cache] */
+    float *b = gc_malloc((size_t)out_dim * 4);
+    int32_t *pos = gc_malloc((size_t)n * 4);
+    int64_t *slots = gc_malloc((size_t)n * 8);
+    void *d[2][3];
+    char what[128];
+
+    gc_random_bf16(rng, w, NULL, wn, -1, 1);
+    gc_random_bf16(rng, x, NULL, xn, -1, 1);
+    for (int i = 0; i < out_dim; i++)
+        b[i] = (float)(gpu_test_uniform(rng) - 0.5);
+    for (int t = 0; t < n; t++) {
+        pos[t] = (int32_t)(gpu_test_uniform(rng) * 4000);
+        slots[t] = (int64_t)(t * 37 + 5) % slots_n;
+    }
+    void *d_w = gc_upload(w, wn * 2), *d_x = gc_upload(x, xn * 2);
+    void *d_b = gc_upload(b, (size_t)out_dim * 4);
+    void *d_cos = gc_upload(rope->cos, tab * 4), *d_sin = gc_upload(rope->sin, tab * 4);
+    void *d_pos = gc_upload(pos, (size_t)n * 4), *d_slots = gc_upload(slots, (size_t)n * 8);
+    for (int f = 0; f < 2; f++) {
+        size_t bytes[3] = {qn * 2, cache * 2, cache * 2};
+        for (int k = 0; k < 3; k++) {
+            d[f][k] = gc_device(bytes[k]);
+            got[f][k] = gc_malloc(bytes[k]);
+            /* the caches: the same old contents; q: different poisons */
+            GPU_CHECK(cudaMemset(d[f][k], k == 0 ? 0x7f + f : 0x3c, bytes[k]));
+        }
+    }
+    const float *bb = bias ? d_b : NULL;
+    if (sl_cuda_gemv_bf16(d[0][0], 0, out_dim, d_x, in_dim, d_w, n, out_dim, in_dim, 0) !=
+            SL_OK ||
+        sl_cuda_qkv_rope_store_bf16(d[0][0], bb, NULL, NULL, 1e-6f, d_cos, d_sin, d_pos,
+                                    d_slots, n, heads, kv_heads, hd, d[0][1], d[0][2],
+                                    0) != SL_OK ||
+        sl_cuda_gemv_rope_store_bf16(d[1][0], d_x, in_dim, d_w, bb, n, in_dim, d_cos, d_sin,
+                                     d_pos, d_slots, heads, kv_heads, hd, d[1][1], d[1][2],
+                                     0) != SL_OK)
+        exit(EXIT_FAILURE);
+    size_t differ = 0;
+    for (int f = 0; f < 2; f++) {
+        gc_download(got[f][0], d[f][0], qn * 2);
+        gc_download(got[f][1], d[f][1], cache * 2);
+        gc_download(got[f][2], d[f][2], cache * 2);
+    }
+    for (int t = 0; t < n; t++) /* the q columns */
+        for (int i = 0; i < heads * hd; i++)
+            differ += got[0][0][(size_t)t * out_dim + i] != got[1][0][(size_t)t * out_dim + i];
+    for (int k = 1; k < 3; k++)
+        for (size_t i = 0; i < cache; i++)
+            differ += got[0][k][i] != got[1][k][i];
+    snprintf(what, sizeof(what),
+             "gemv+rope n=%d heads=%d/%d hd=%d in=%d%s: bits of q and the caches vs two kernels",
+             n, heads, kv_heads, hd, in_dim, bias ? " bias" : "");
+    gc_report(what, differ == 0 ? 0 : INFINITY, 0, 0);
+    for (int f = 0; f < 2; f++)
+        for (int k = 0; k < 3; k++) {
+            cudaFree(d[f][k]);
+            free(got[f][k]);
+        }
+    cudaFree(d_w), cudaFree(d_x), cudaFree(d_b), cudaFree(d_cos), cudaFree(d_sin);
+    cudaFree(d_pos), cudaFree(d_slots);
+    free(w), free(x), free(b), free(pos), free(slots);
+    sl_rope_table_free(rope);
+}
+
 int main(int argc, char **argv)
 {
     gpu_test_require_device();
@@ -403,6 +487,11 @@ int main(int argc, char **argv)
     for (int n = 1; n <= SL_CUDA_GEMV_MAX_ROWS; n += 3)
         check_gemv_silu(&rng, n, 200 + 8 * n, 256 + 128 * n);
     check_gemv_silu(&rng, 1, 7168, 4096); /* Llama-3.1-8B at TP 2 */
+    for (int n = 1; n <= SL_CUDA_GEMV_MAX_ROWS; n += 2)
+        check_gemv_rope(&rng, n, 4, 2, 128, 256 + 64 * n, n % 3 == 0);
+    check_gemv_rope(&rng, 8, 6, 1, 16, 512, 1);      /* the smallest head */
+    check_gemv_rope(&rng, 1, 32, 8, 128, 4096, 0);   /* Llama-3.1-8B */
+    check_gemv_rope(&rng, 2, 14, 1, 128, 3584, 1);   /* Qwen2.5-7B at TP 2: bias, 1 KV head */
     check_argmax(&rng, 9, 1505, 0);
     check_argmax(&rng, 4, 128256 / 2, 64128);
     check_argmax(&rng, 1, 128256, 0);    /* batch 1: 63 column ranges */

@@ -6,17 +6,21 @@
  *   embedding (vocab-parallel, all-reduce) -> per layer:
  *     residual += x; xn = RMSNorm(residual)              rmsnorm.cu
  *     qkv = xn W_qkv^T                                   one GEMM (q, k, v fused)
- *     bias, q/k norm, RoPE; k, v -> paged cache          rope_kv.cu
+ *     bias, q/k norm, RoPE; k, v -> paged cache          rope_kv.cu (at decode
+ *                                                        without q/k norm: in
+ *                                                        the QKV GEMV, gemv.cu)
  *     attn = softmax(q K^T) V over the cache             attention.cu
  *     x = attn W_o^T; all-reduce (+ bias)
  *     residual += x; xn = RMSNorm(residual)
  *     gu = xn W_gu^T                                     one GEMM (gate, up fused)
- *     act = silu(gate) * up                              activation.cu
+ *     act = silu(gate) * up                              activation.cu (at decode:
+ *                                                        in the gate/up GEMV)
  *     x = act W_down^T; all-reduce (+ bias)
  *   -> rows that need logits: final norm, LM head (float32, this rank's
  *      vocabulary), all-gather; or argmax and all-gather of (value, id).
  * An all-reduce and the bias and norm after it are one kernel where the
- * one-shot all-reduce runs (sl_cuda_all_reduce_norm).
+ * one-shot all-reduce runs (sl_cuda_all_reduce_norm); at decode the O and
+ * down GEMVs push their rows to the peers themselves (sl_cuda_row_parallel).
  *
  * GEMMs with at most gemv_max_rows rows (decode) use the GEMV kernel, the
  * rest cuBLAS (bf16 in, float32 accumulation). Decode batches are captured
@@ -146,7 +150,7 @@ static sl_status_t sl_cuda_all_reduce(sl_cuda_rank_t *r, uint16_t *buf, size_t c
  * sequence otherwise (TP 1, NCCL only, messages above its size); the same
  * choice on every rank, as it depends on n and h only. */
 static sl_status_t sl_cuda_all_reduce_norm(sl_cuda_rank_t *r, int n, const float *bias,
-                                           const uint16_t *norm)
+                                           const uint16_t *norm, int pushed)
 {
     sl_cuda_backend_t *be = r->be;
     const int h = (int)be->config->hidden_size;
@@ -163,7 +167,7 @@ static sl_status_t sl_cuda_all_reduce_norm(sl_cuda_rank_t *r, int n, const float
             be->info.fused_ar_norms++;
         }
         return sl_cuda_ar_rmsnorm_bf16(be->ar, r->rank, r->x, bias, r->residual, norm, r->xn, n,
-                                       h, eps, r->stream);
+                                       h, eps, pushed, r->stream);
     }
     SL_RETURN_IF(sl_cuda_all_reduce(r, r->x, (size_t)n * h));
     if (bias != NULL)
@@ -171,6 +175,32 @@ static sl_status_t sl_cuda_all_reduce_norm(sl_cuda_rank_t *r, int n, const float
     if (norm != NULL)
         SL_RETURN_IF(sl_cuda_rmsnorm_bf16(r->xn, r->x, r->residual, norm, n, h, eps, r->stream));
     return SL_OK;
+}
+
+/* x [n, h] = in [n, in_dim] W^T, this rank's part of a row-parallel
+ * projection (attention output, MLP down) whose all-reduce + bias + NORM
+ * comes next. Where that is the fused Lamport kernel and the GEMV takes the
+ * rows, the GEMV pushes its rows into the peers' slots as it finishes them
+ * (*pushed_p = 1, for sl_cuda_all_reduce_norm): the all-reduce kernel then
+ * only waits and sums, its pushes no longer on the path. The same choice on
+ * every rank: it depends on n and the shapes only. */
+static sl_status_t sl_cuda_row_parallel(sl_cuda_rank_t *r, const uint16_t *in, int in_dim,
+                                        const uint16_t *w, int n, const float *bias,
+                                        const uint16_t *norm, int *pushed_p)
+{
+    const sl_cuda_backend_t *be = r->be;
+    const int h = (int)be->config->hidden_size;
+    sl_cuda_ar_push_t push;
+
+    *pushed_p = 0;
+    if (be->ar_push && norm != NULL && n <= be->gemv_max_rows &&
+        sl_cuda_ar_rmsnorm_supported(be->ar, r->x, bias, r->residual, norm, r->xn, n, h) &&
+        sl_cuda_gemv_push_supported(n, h, in_dim, in, in_dim, w, r->x) &&
+        sl_cuda_ar_push_target(be->ar, r->rank, (size_t)n * h, &push)) {
+        *pushed_p = 1;
+        return sl_cuda_gemv_push_bf16(r->x, in, in_dim, w, n, h, in_dim, &push, r->stream);
+    }
+    return sl_cuda_linear(r, r->x, 0, h, in, in_dim, w, n, h, in_dim);
 }
 
 /* ---- the layers --------------------------------------------------------------- */
@@ -210,26 +240,37 @@ static sl_status_t sl_cuda_enqueue_layers(sl_cuda_rank_t *r, const sl_cuda_step_
     SL_RETURN_IF(sl_cuda_embedding_bf16(r->x, tokens, n, r->w.embed, r->vocab_local, h,
                                         r->vocab_begin, stream));
     SL_RETURN_IF(sl_cuda_all_reduce_norm(
-        r, n, NULL, c->num_layers > 0 ? r->w.layers[0].attn_norm : NULL));
+        r, n, NULL, c->num_layers > 0 ? r->w.layers[0].attn_norm : NULL, 0));
 
     for (int64_t l = 0; l < c->num_layers; l++) {
         const sl_cuda_layer_t *L = &r->w.layers[l];
         uint16_t *k_cache = r->kv + (size_t)l * 2 * r->kv_layer_elems; /* [slots, kv, hd] */
         uint16_t *v_cache = k_cache + r->kv_layer_elems;
+        int pushed;
 
         /* Attention on xn = norm(residual += x), done by the all-reduce before. */
-        SL_RETURN_IF(sl_cuda_linear(r, r->qkv, 0, qkv_dim, r->xn, h, L->w_qkv, n, qkv_dim, h));
-        SL_RETURN_IF(sl_cuda_qkv_rope_store_bf16(r->qkv, L->b_qkv, L->q_norm, L->k_norm, eps,
-                                                 r->rope_cos, r->rope_sin, positions, slots, n,
-                                                 heads, kv_heads, hd, k_cache, v_cache,
-                                                 stream));
+        if (L->q_norm == NULL && n <= be->gemv_max_rows &&
+            sl_cuda_gemv_rope_supported(n, h, r->xn, h, L->w_qkv, hd)) {
+            /* decode: the RoPE/KV store in the QKV GEMV's kernel, same bits */
+            SL_RETURN_IF(sl_cuda_gemv_rope_store_bf16(
+                r->qkv, r->xn, h, L->w_qkv, L->b_qkv, n, h, r->rope_cos, r->rope_sin, positions,
+                slots, heads, kv_heads, hd, k_cache, v_cache, stream));
+        } else {
+            SL_RETURN_IF(
+                sl_cuda_linear(r, r->qkv, 0, qkv_dim, r->xn, h, L->w_qkv, n, qkv_dim, h));
+            SL_RETURN_IF(sl_cuda_qkv_rope_store_bf16(r->qkv, L->b_qkv, L->q_norm, L->k_norm, eps,
+                                                     r->rope_cos, r->rope_sin, positions, slots,
+                                                     n, heads, kv_heads, hd, k_cache, v_cache,
+                                                     stream));
+        }
         shape.window = L->window;
         SL_RETURN_IF(sl_cuda_paged_attention_bf16(r->attn, r->qkv, qkv_dim, k_cache, v_cache,
                                                   &meta, &shape, r->attn_ws, stream));
-        SL_RETURN_IF(sl_cuda_linear(r, r->x, 0, h, r->attn, attn_dim, L->w_o, n, h, attn_dim));
+        SL_RETURN_IF(
+            sl_cuda_row_parallel(r, r->attn, attn_dim, L->w_o, n, L->b_o, L->mlp_norm, &pushed));
 
         /* MLP: residual += x; xn = norm(residual); x = down(silu(gate) * up). */
-        SL_RETURN_IF(sl_cuda_all_reduce_norm(r, n, L->b_o, L->mlp_norm));
+        SL_RETURN_IF(sl_cuda_all_reduce_norm(r, n, L->b_o, L->mlp_norm, pushed));
         if (L->b_gu == NULL && n <= be->gemv_max_rows &&
             sl_cuda_gemv_supported(n, h, r->xn, h, L->w_gu)) {
             /* decode: gate/up GEMV and SiLU in one kernel, same bits */
@@ -242,11 +283,12 @@ static sl_status_t sl_cuda_enqueue_layers(sl_cuda_rank_t *r, const sl_cuda_step_
                 SL_RETURN_IF(sl_cuda_add_bias_bf16(r->gu, L->b_gu, n, 2 * inter, stream));
             SL_RETURN_IF(sl_cuda_silu_mul_bf16(r->act, r->gu, n, inter, stream));
         }
-        SL_RETURN_IF(sl_cuda_linear(r, r->x, 0, h, r->act, inter, L->w_down, n, h, inter));
         /* The next layer's attention norm; after the last, the final norm
          * comes with the logits. */
-        SL_RETURN_IF(sl_cuda_all_reduce_norm(
-            r, n, L->b_down, l + 1 < c->num_layers ? r->w.layers[l + 1].attn_norm : NULL));
+        const uint16_t *next_norm = l + 1 < c->num_layers ? r->w.layers[l + 1].attn_norm : NULL;
+        SL_RETURN_IF(
+            sl_cuda_row_parallel(r, r->act, inter, L->w_down, n, L->b_down, next_norm, &pushed));
+        SL_RETURN_IF(sl_cuda_all_reduce_norm(r, n, L->b_down, next_norm, pushed));
     }
     return SL_OK;
 }

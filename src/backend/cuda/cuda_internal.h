@@ -189,6 +189,8 @@ struct sl_cuda_backend {
     void *frame;           /* the leader's step frame for the link */
     size_t frame_cap;
     int gemv_max_rows;     /* SLINFER_GEMV_MAX_ROWS, default SL_CUDA_GEMV_MAX_ROWS */
+    int ar_push;           /* SLINFER_AR_PUSH (default 1): the O and down GEMVs push
+                              their rows into the Lamport all-reduce's slots */
     int prefill_min;       /* SLINFER_PREFILL_MIN_TOKENS */
     double timeout_s;      /* SLINFER_CUDA_TIMEOUT: a step longer than this is a hang */
 
