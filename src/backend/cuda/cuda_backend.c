@@ -11,6 +11,7 @@
 #include "config.h"
 
 #include <math.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -102,6 +103,62 @@ static sl_status_t sl_cuda_rank_kv(sl_cuda_rank_t *r)
     return SL_OK;
 }
 
+/* How long a rank thread waiting for the next command, and the caller
+ * waiting for the ranks, spin before sleeping on a condition. A futex
+ * wake-up costs tens of microseconds on each side of a step, all of it idle
+ * GPU time at small batches: the gap between two decode steps is a few
+ * hundred microseconds of host work (the ranks' wait), a step a few
+ * milliseconds (the caller's, which yields its core while it spins, as the
+ * ranks do while they poll their streams). */
+#define SL_CUDA_SPIN_NEXT_S 1e-3
+#define SL_CUDA_SPIN_DONE_S 50e-3
+
+static double sl_cuda_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* Spins up to SECONDS until *ID differs from SEEN (acquire): 1 if it did, 0
+ * if the caller must sleep. */
+static int sl_cuda_spin_changed(const atomic_ulong *id, unsigned long seen, double seconds)
+{
+    const double until = sl_cuda_now() + seconds;
+    for (unsigned i = 1;; i++) {
+        if (atomic_load_explicit(id, memory_order_acquire) != seen)
+            return 1;
+        if (i % 64 == 0 && sl_cuda_now() > until)
+            return 0;
+    }
+}
+
+/* Spins (yielding the core) up to SECONDS until *N is 0: 1 if it is, 0 if
+ * the caller must sleep. */
+static int sl_cuda_spin_zero(const atomic_int *n, double seconds)
+{
+    const double until = sl_cuda_now() + seconds;
+    for (unsigned i = 1;; i++) {
+        if (atomic_load_explicit(n, memory_order_acquire) == 0)
+            return 1;
+        if (i % 64 == 0) {
+            if (sl_cuda_now() > until)
+                return 0;
+            sched_yield();
+        }
+    }
+}
+
+/* A rank thread is done with its command: the last one wakes the caller. */
+static void sl_cuda_rank_done(sl_cuda_backend_t *be)
+{
+    if (atomic_fetch_sub_explicit(&be->pending, 1, memory_order_acq_rel) == 1) {
+        pthread_mutex_lock(&be->mutex);
+        pthread_cond_signal(&be->done);
+        pthread_mutex_unlock(&be->mutex);
+    }
+}
+
 static void *sl_cuda_rank_main(void *arg)
 {
     sl_cuda_rank_t *r = arg;
@@ -114,13 +171,15 @@ static void *sl_cuda_rank_main(void *arg)
     if (be->opt.job != NULL && sl_job_bind_gpu_thread(be->opt.job, (size_t)r->local) != SL_OK)
         sl_warn("rank %d: could not bind to GPU %d's cores; running unbound", r->rank,
                 r->device);
-    pthread_mutex_lock(&be->mutex);
     for (;;) {
-        while (be->cmd_id == seen)
-            pthread_cond_wait(&be->start, &be->mutex);
-        seen = be->cmd_id;
-        sl_cuda_cmd_t cmd = be->cmd;
-        pthread_mutex_unlock(&be->mutex);
+        if (!sl_cuda_spin_changed(&be->cmd_id, seen, be->spin ? SL_CUDA_SPIN_NEXT_S : 0)) {
+            pthread_mutex_lock(&be->mutex);
+            while (atomic_load(&be->cmd_id) == seen)
+                pthread_cond_wait(&be->start, &be->mutex);
+            pthread_mutex_unlock(&be->mutex);
+        }
+        seen = atomic_load_explicit(&be->cmd_id, memory_order_acquire);
+        sl_cuda_cmd_t cmd = be->cmd; /* written before cmd_id: see the acquire */
         if (cmd == SL_CUDA_CMD_STOP)
             break;
         sl_status_t s = SL_ERR_CUDA;
@@ -135,14 +194,9 @@ static void *sl_cuda_rank_main(void *arg)
         r->status = s;
         if (s != SL_OK)
             sl_cuda_rank_fail(r);
-        pthread_mutex_lock(&be->mutex);
-        if (--be->pending == 0)
-            pthread_cond_signal(&be->done);
+        sl_cuda_rank_done(be);
     }
-    pthread_mutex_lock(&be->mutex);
-    if (--be->pending == 0)
-        pthread_cond_signal(&be->done);
-    pthread_mutex_unlock(&be->mutex);
+    sl_cuda_rank_done(be);
     return NULL;
 }
 
@@ -151,12 +205,16 @@ static sl_status_t sl_cuda_run_all(sl_cuda_backend_t *be, sl_cuda_cmd_t cmd)
 {
     pthread_mutex_lock(&be->mutex);
     be->cmd = cmd;
-    be->pending = be->nlocal;
-    be->cmd_id++;
+    atomic_store(&be->pending, be->nlocal);
+    atomic_fetch_add_explicit(&be->cmd_id, 1, memory_order_release);
     pthread_cond_broadcast(&be->start);
-    while (be->pending > 0)
-        pthread_cond_wait(&be->done, &be->mutex);
     pthread_mutex_unlock(&be->mutex);
+    if (!sl_cuda_spin_zero(&be->pending, be->spin ? SL_CUDA_SPIN_DONE_S : 0)) {
+        pthread_mutex_lock(&be->mutex);
+        while (atomic_load(&be->pending) > 0)
+            pthread_cond_wait(&be->done, &be->mutex);
+        pthread_mutex_unlock(&be->mutex);
+    }
     for (int i = 0; i < be->nlocal; i++)
         if (be->ranks[i].status != SL_OK)
             return be->ranks[i].status;
@@ -287,8 +345,8 @@ static void sl_cuda_destroy(sl_backend_t *base)
     if (started > 0) {
         pthread_mutex_lock(&be->mutex);
         be->cmd = SL_CUDA_CMD_STOP;
-        be->pending = started;
-        be->cmd_id++;
+        atomic_store(&be->pending, started);
+        atomic_fetch_add_explicit(&be->cmd_id, 1, memory_order_release);
         pthread_cond_broadcast(&be->start);
         pthread_mutex_unlock(&be->mutex);
         for (int i = 0; i < be->nlocal; i++)
@@ -426,6 +484,7 @@ static sl_status_t sl_cuda_sizes(sl_cuda_backend_t *be)
     if (be->gemv_max_rows > SL_CUDA_GEMV_MAX_ROWS)
         be->gemv_max_rows = SL_CUDA_GEMV_MAX_ROWS;
     be->ar_push = sl_env_int("SLINFER_AR_PUSH", 1) != 0;
+    be->spin = sl_env_int("SLINFER_CUDA_SPIN", 1) != 0;
     be->prefill_min = sl_env_int("SLINFER_PREFILL_MIN_TOKENS", SL_CUDA_PREFILL_MIN_TOKENS);
     if (be->prefill_min < 1)
         be->prefill_min = 1;

@@ -191,15 +191,19 @@ struct sl_cuda_backend {
     int gemv_max_rows;     /* SLINFER_GEMV_MAX_ROWS, default SL_CUDA_GEMV_MAX_ROWS */
     int ar_push;           /* SLINFER_AR_PUSH (default 1): the O and down GEMVs push
                               their rows into the Lamport all-reduce's slots */
+    int spin;              /* SLINFER_CUDA_SPIN (default 1): threads spin before they
+                              sleep between and during steps (cuda_backend.c) */
     int prefill_min;       /* SLINFER_PREFILL_MIN_TOKENS */
     double timeout_s;      /* SLINFER_CUDA_TIMEOUT: a step longer than this is a hang */
 
-    /* commands to the rank threads */
+    /* commands to the rank threads: cmd, then cmd_id + 1 (release) under the
+     * mutex; each side spins on its atomic a while before sleeping on the
+     * condition (sl_cuda_run_all) */
     pthread_mutex_t mutex;
     pthread_cond_t start, done;
-    unsigned long cmd_id;
+    atomic_ulong cmd_id;
     sl_cuda_cmd_t cmd;
-    int pending;
+    atomic_int pending;
     atomic_int failed;     /* a rank failed: everyone aborts */
     sl_cuda_ar_t *ar;      /* one-shot all-reduce over peer memory; NULL: NCCL only */
 
