@@ -341,6 +341,25 @@ static void sl_bench_median(sl_bench_result_t *runs, int n, sl_bench_result_t *m
     }
 }
 
+/* With SLINFER_CUDA_STEP_TIMES=1: the GPU time of a graph step on rank 0,
+ * from the upload of its inputs to its results, against the TPOT above (the
+ * rest is the host's share of a step). */
+static void sl_bench_gpu_busy(sl_bench_t *b, FILE *out)
+{
+#ifdef SL_HAVE_CUDA
+    sl_cuda_backend_info_t info;
+    if (!b->is_cuda)
+        return;
+    sl_cuda_backend_get_info(b->be, &info);
+    if (info.timed_steps > 0)
+        fprintf(out, "  GPU per graph step  %10.3f ms (%lld steps timed on rank 0)\n",
+                info.timed_gpu_s / (double)info.timed_steps * 1e3,
+                (long long)info.timed_steps);
+#else
+    (void)b, (void)out;
+#endif
+}
+
 static sl_status_t sl_bench_static(sl_bench_t *b, FILE *out)
 {
     const sl_bench_options_t *o = b->o;
@@ -376,6 +395,7 @@ static sl_status_t sl_bench_static(sl_bench_t *b, FILE *out)
     fprintf(out, "  HBM (decode)        %9.1f%% of %.0f GB/s per GPU (%.2f GB per step)\n",
             100 * hbm, b->peak_gbs,
             o->output_len > 1 ? m.bytes_decode / (o->output_len - 1) / 1e9 : 0.0);
+    sl_bench_gpu_busy(b, out);
     fprintf(out,
             "RESULT mode=static tp=%d bs=%d in=%d out=%d out_tps=%.1f total_tps=%.1f "
             "prefill_tps=%.1f ttft50_ms=%.2f ttft99_ms=%.2f tpot50_ms=%.3f tpot99_ms=%.3f "

@@ -63,6 +63,9 @@ static sl_status_t sl_cuda_rank_init(sl_cuda_rank_t *r)
     size_t table = (size_t)be->rope_positions * (size_t)be->rope->half * sizeof(float);
 
     SL_CUDA_RETURN_IF_ERROR(cudaStreamCreateWithFlags(&r->stream, cudaStreamNonBlocking));
+    if (be->step_times && r->local == 0)
+        for (int i = 0; i < 2; i++)
+            SL_CUDA_RETURN_IF_ERROR(cudaEventCreate(&r->step_ev[i]));
     SL_CUBLAS_RETURN_IF_ERROR(cublasCreate(&r->cublas));
     SL_CUBLAS_RETURN_IF_ERROR(cublasSetStream(r->cublas, r->stream));
     /* A fixed workspace: cuBLAS must not allocate while a graph is captured. */
@@ -329,6 +332,9 @@ static void sl_cuda_rank_release(sl_cuda_rank_t *r)
             (void)cudaFree(bufs[i]);
     if (r->cublas != NULL)
         (void)cublasDestroy(r->cublas);
+    for (int i = 0; i < 2; i++)
+        if (r->step_ev[i] != NULL)
+            (void)cudaEventDestroy(r->step_ev[i]);
     if (r->stream != NULL)
         (void)cudaStreamDestroy(r->stream);
 }
@@ -485,6 +491,7 @@ static sl_status_t sl_cuda_sizes(sl_cuda_backend_t *be)
         be->gemv_max_rows = SL_CUDA_GEMV_MAX_ROWS;
     be->ar_push = sl_env_int("SLINFER_AR_PUSH", 1) != 0;
     be->spin = sl_env_int("SLINFER_CUDA_SPIN", 1) != 0;
+    be->step_times = sl_env_int("SLINFER_CUDA_STEP_TIMES", 0) != 0;
     be->prefill_min = sl_env_int("SLINFER_PREFILL_MIN_TOKENS", SL_CUDA_PREFILL_MIN_TOKENS);
     if (be->prefill_min < 1)
         be->prefill_min = 1;

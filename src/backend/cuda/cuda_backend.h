@@ -134,6 +134,8 @@ typedef struct sl_cuda_backend_info {
     int64_t graph_replays, eager_steps;
     int64_t fused_ar_norms;    /* all-reduces enqueued as one kernel with the RMSNorm
                                   after them (rank 0; a captured graph counts once) */
+    int64_t timed_steps;       /* with SLINFER_CUDA_STEP_TIMES=1: graph replays timed */
+    double timed_gpu_s;        /* on rank 0's GPU, upload to results, summed */
 } sl_cuda_backend_info_t;
 
 void sl_cuda_backend_get_info(const sl_backend_t *backend, sl_cuda_backend_info_t *info);

@@ -522,6 +522,9 @@ sl_status_t sl_cuda_rank_step(sl_cuda_rank_t *r)
     const sl_cuda_step_t *st = &be->step;
 
     SL_RETURN_IF(sl_cuda_rank_arena(r, st->layout.bytes));
+    const int timed = r->step_ev[0] != NULL && st->graph_bs > 0;
+    if (timed)
+        SL_CUDA_RETURN_IF_ERROR(cudaEventRecord(r->step_ev[0], r->stream));
     SL_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(r->arena, be->arena_host, st->layout.bytes,
                                             cudaMemcpyHostToDevice, r->stream));
     if (st->graph_bs > 0) {
@@ -535,6 +538,8 @@ sl_status_t sl_cuda_rank_step(sl_cuda_rank_t *r)
         /* Sampling runs eagerly after the graph: its inputs change every step. */
         if (st->sample && r->rank == 0)
             SL_RETURN_IF(sl_cuda_sample_enqueue(r, st, 0, st->num_logits));
+        if (timed)
+            SL_CUDA_RETURN_IF_ERROR(cudaEventRecord(r->step_ev[1], r->stream));
         SL_RETURN_IF(sl_cuda_rank_wait(r));
         if (r->rank == 0) {
             sl_cuda_copy_out(be, st, 0, st->num_logits);
@@ -542,6 +547,12 @@ sl_status_t sl_cuda_rank_step(sl_cuda_rank_t *r)
                 be->info.graph_replays++;
             else
                 be->info.eager_steps++;
+        }
+        if (timed && exec != NULL) {
+            float ms = 0;
+            SL_CUDA_RETURN_IF_ERROR(cudaEventElapsedTime(&ms, r->step_ev[0], r->step_ev[1]));
+            be->info.timed_gpu_s += ms * 1e-3;
+            be->info.timed_steps++;
         }
         /* Captured after an eager run of the same shape (every module loaded);
          * capture records, it does not run. */

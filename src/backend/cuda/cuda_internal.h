@@ -132,6 +132,7 @@ typedef struct sl_cuda_rank {
     int32_t vocab_begin, vocab_local;
 
     cudaStream_t stream;
+    cudaEvent_t step_ev[2]; /* SLINFER_CUDA_STEP_TIMES, rank 0: a graph step's start, end */
     cublasHandle_t cublas;
     void *cublas_ws;        /* cuBLAS workspace (fixed, so graphs can capture) */
     ncclComm_t nccl;        /* NULL with TP 1 */
@@ -191,6 +192,7 @@ struct sl_cuda_backend {
     int gemv_max_rows;     /* SLINFER_GEMV_MAX_ROWS, default SL_CUDA_GEMV_MAX_ROWS */
     int ar_push;           /* SLINFER_AR_PUSH (default 1): the O and down GEMVs push
                               their rows into the Lamport all-reduce's slots */
+    int step_times;        /* SLINFER_CUDA_STEP_TIMES=1: time graph steps on the GPU */
     int spin;              /* SLINFER_CUDA_SPIN (default 1): threads spin before they
                               sleep between and during steps (cuda_backend.c) */
     int prefill_min;       /* SLINFER_PREFILL_MIN_TOKENS */
