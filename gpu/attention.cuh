@@ -2,7 +2,7 @@
  * attention.cuh - what the two attention files share (attention.cu: the
  * prefill kernel and the public entry; attention_decode.cu: the decode
  * kernels): the paged-cache addressing, cp.async, the tensor-core
- * fragments (mma.sync, ldmatrix) and the decode launcher.
+ * fragments (ldmatrix; mma.sync is sl::mma_bf16) and the decode launcher.
  *
  * Only gpu/attention*.cu include this.
  */
@@ -47,21 +47,6 @@ __device__ __forceinline__ void cp_async_commit()
 template <int N> __device__ __forceinline__ void cp_async_wait()
 {
     asm volatile("cp.async.wait_group %0;\n" ::"n"(N));
-}
-
-/* D += A B, m16n8k16, bf16 inputs, float32 accumulators. Fragment layouts
- * (PTX ISA, "mma.m16n8k16"): with g = lane / 4 and c = lane % 4,
- *   a0 = A[g][2c..2c+1], a1 = A[g+8][2c..], a2 = A[g][2c+8..], a3 = A[g+8][2c+8..]
- *   b0 = B[2c..2c+1][g], b1 = B[2c+8..2c+9][g]
- *   d0,d1 = D[g][2c..2c+1], d2,d3 = D[g+8][2c..2c+1]
- * (pairs packed low element first). */
-__device__ __forceinline__ void mma_bf16(float (&d)[4], const uint32_t (&a)[4], uint32_t b0,
-                                         uint32_t b1)
-{
-    asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 "
-                 "{%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, {%0, %1, %2, %3};\n"
-                 : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
-                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
 }
 
 /* ldmatrix: lanes 8i..8i+7 give the row addresses of 8x8 matrix i; lane t

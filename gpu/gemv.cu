@@ -5,15 +5,22 @@
  * Twin of sl_cpu_matmul (src/backend/cpu/matmul.c) without bias. At decode
  * batch sizes the product is a pass over W: the kernel must stream W at the
  * HBM rate, which cuBLAS does not reach for these shapes (about half of it,
- * DESIGN-NOTES.md). One warp per output row: lanes read the row in 16-byte
- * packets, U = 4 packets in flight per lane (8 measured slower on an H200:
- * docs/PERFORMANCE.md, 2026-11-28; SLINFER_GEMV_UNROLL=8 selects it), with
- * the non-coherent,
- * no-L1-allocate load (W is read once; x, tiny, stays in L1); each packet is
- * multiplied with the same columns of all N rows of x; a warp sum finishes
- * each dot product. gemv_silu_kernel is the same pass over SwiGLU's gate and
- * up rows with silu(gate) * up applied before the store (one kernel fewer
- * per layer at decode).
+ * DESIGN-NOTES.md). Two kernels:
+ *
+ * - one row of x (gemv_kernel): one warp per output row; lanes read the row
+ *   in 16-byte packets, U = 4 packets in flight per lane (8 measured slower
+ *   on an H200: docs/PERFORMANCE.md, 2026-11-28; SLINFER_GEMV_UNROLL=8
+ *   selects it), with the non-coherent, no-L1-allocate load (W is read once;
+ *   x, tiny, stays in L1); each packet is multiplied with the same columns
+ *   of all N rows of x; a warp sum finishes each dot product. Its per-row
+ *   epilogue is where the decode fusions live: silu(gate) * up
+ *   (gemv_silu_kernel), RoPE and the KV store (gemv_rope_kernel), the push
+ *   into the all-reduce's slots (gemv_push_kernel), each one kernel fewer
+ *   per layer.
+ * - 2..8 rows (gemv_mma_kernel): the same stream of weights into m16n8k16
+ *   tensor-core MMAs, x rows as the MMA's 8 columns, as many x bytes as the
+ *   weights' N / 16 (the one-warp-per-row kernel reads N times the weights'
+ *   bytes of x from L1 and falls behind cuBLAS from N = 2 on).
  */
 #include "config.h"
 
@@ -116,6 +123,105 @@ gemv_kernel(void *out, int64_t ldo, const bf16 *x, int64_t ldx, const bf16 *w, i
                 static_cast<bf16 *>(out)[(size_t)n * ldo + row] = sl::to_bf(v);
         }
     }
+}
+
+/*
+ * The same product on the tensor cores, for 2..8 rows of x, where the
+ * one-warp-per-row kernel multiplies every weight packet with N packets of x
+ * read from L1 (N = 8: as many L1 bytes as the SM can move; 2.2x slower than
+ * at N = 1, and slower than cuBLAS from N = 2 on: docs/PERFORMANCE.md,
+ * 2026-11-29). A block of kMmaWarps warps takes 16 R output rows; warp w the
+ * w-th share of the columns, in chunks of 32: lane (g, c) = (lane / 4,
+ * lane % 4) loads 16 bytes (8 columns, 8c .. 8c + 7 of the chunk) of rows g
+ * and g + 8 of each of its R tiles of 16 rows and of x row g (zero for
+ * g >= N), and two m16n8k16 MMAs a tile consume them: as a dot product does
+ * not care in which order its columns come, the MMA's columns 2c, 2c + 1,
+ * 2c + 8, 2c + 9 are the chunk's 8c .. 8c + 3 in the first and
+ * 8c + 4 .. 8c + 7 in the second, for the weights and x alike. So the weights
+ * stream in 16-byte loads as in gemv_kernel, and x, which every tile reads
+ * whole from L2 (too large for L1 at 8 rows of 14336), costs N / (16 R) of
+ * the weights' bytes: R = 2 from 5 rows on. The MMAs' float32 accumulators
+ * (rows g, g + 8 of a tile; x rows 2c, 2c + 1) are summed over the warps in
+ * order through shared memory.
+ *
+ * out: [N, ldo] float32 or bf16; x: [N, ldx]; w: [out_dim, in_dim],
+ * in_dim % 32 == 0; grid = ceil(out_dim / (16 R))
+ */
+constexpr int kMmaWarps = 8;
+constexpr int kMmaUnroll = 4; /* chunks in flight: R KB of weights a warp */
+
+template <int N> __host__ __device__ constexpr int mma_tiles() { return N > 4 ? 2 : 1; }
+
+template <int N, bool F32>
+__global__ void __launch_bounds__(kMmaWarps * 32)
+gemv_mma_kernel(void *out, int64_t ldo, const bf16 *x, int64_t ldx, const bf16 *w, int out_dim,
+                int in_dim)
+{
+    constexpr int R = mma_tiles<N>();
+    __shared__ float part[kMmaWarps][16 * R][8]; /* [warp][row][x row] */
+    sl::pdl_wait(); /* first: see sl::launch */
+    const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, c = lane % 4;
+    const int row0 = blockIdx.x * 16 * R;
+    const int chunks = in_dim / 32;
+    const int first = warp * chunks / kMmaWarps, last = (warp + 1) * chunks / kMmaWarps;
+    const uint4 *wr[R][2]; /* rows g, g + 8 of each tile; past the matrix: its last row */
+#pragma unroll
+    for (int i = 0; i < R; i++)
+#pragma unroll
+        for (int h = 0; h < 2; h++)
+            wr[i][h] = reinterpret_cast<const uint4 *>(
+                           w + (size_t)min(row0 + 16 * i + 8 * h + g, out_dim - 1) * in_dim) +
+                       c;
+    const uint4 *xr = reinterpret_cast<const uint4 *>(x + (size_t)(g < N ? g : 0) * ldx) + c;
+    float d[R][4] = {};
+
+    for (int k = first; k < last; k += kMmaUnroll) {
+        uint4 vw[kMmaUnroll][R][2], vx[kMmaUnroll];
+#pragma unroll
+        for (int u = 0; u < kMmaUnroll; u++) {
+            if (k + u < last) {
+#pragma unroll
+                for (int i = 0; i < R; i++)
+#pragma unroll
+                    for (int h = 0; h < 2; h++)
+                        vw[u][i][h] = load_stream(wr[i][h] + (size_t)(k + u) * 4);
+                vx[u] = g < N ? xr[(size_t)(k + u) * 4] : make_uint4(0, 0, 0, 0);
+            }
+        }
+#pragma unroll
+        for (int u = 0; u < kMmaUnroll; u++) {
+            if (k + u < last) {
+#pragma unroll
+                for (int i = 0; i < R; i++) {
+                    const uint4 &a = vw[u][i][0], &b = vw[u][i][1];
+                    const uint32_t a0[4] = {a.x, b.x, a.y, b.y};
+                    const uint32_t a1[4] = {a.z, b.z, a.w, b.w};
+                    sl::mma_bf16(d[i], a0, vx[u].x, vx[u].y);
+                    sl::mma_bf16(d[i], a1, vx[u].z, vx[u].w);
+                }
+            }
+        }
+    }
+#pragma unroll
+    for (int i = 0; i < R; i++) {
+        part[warp][16 * i + g][2 * c] = d[i][0];
+        part[warp][16 * i + g][2 * c + 1] = d[i][1];
+        part[warp][16 * i + g + 8][2 * c] = d[i][2];
+        part[warp][16 * i + g + 8][2 * c + 1] = d[i][3];
+    }
+    __syncthreads();
+    /* threads 0 .. 128 R - 1: 16 R rows x 8 x rows */
+    const int t = threadIdx.x, r = t / 8, n = t % 8;
+    if (t >= 128 * R || n >= N || row0 + r >= out_dim)
+        return;
+    float v = part[0][r][n];
+#pragma unroll
+    for (int i = 1; i < kMmaWarps; i++)
+        v += part[i][r][n];
+    if (F32)
+        static_cast<float *>(out)[(size_t)n * ldo + row0 + r] = v;
+    else
+        static_cast<bf16 *>(out)[(size_t)n * ldo + row0 + r] = sl::to_bf(v);
 }
 
 /*
@@ -304,6 +410,18 @@ template <int NV = 1, class F> void with_rows(int n, F &&f)
     }
 }
 
+template <bool F32>
+void launch_mma(int n, void *out, int64_t ldo, const bf16 *x, int64_t ldx, const bf16 *w,
+                int out_dim, int in_dim, cudaStream_t stream)
+{
+    with_rows(n, [&](auto rows) {
+        constexpr int N = decltype(rows)::value;
+        const unsigned grid = sl::blocks_for(out_dim, 16 * mma_tiles<N>());
+        (void)sl::launch(gemv_mma_kernel<N, F32>, grid, kMmaWarps * 32, 0, stream, out, ldo, x,
+                         ldx, w, out_dim, in_dim);
+    });
+}
+
 template <bool F32, int U>
 void launch(int n, void *out, int64_t ldo, const bf16 *x, int64_t ldx, const bf16 *w,
             int out_dim, int in_dim, cudaStream_t stream)
@@ -347,6 +465,19 @@ void launch_silu(int n, bf16 *act, int64_t lda, const bf16 *x, int64_t ldx, cons
 
 } // namespace
 
+extern "C" int sl_cuda_gemv_mma_min_rows(void)
+{
+    /* SLINFER_GEMV_MMA_MIN_ROWS: from how many rows on the tensor-core kernel
+     * runs (9: never), for comparisons. */
+    static int min_rows = -1;
+    if (min_rows < 0) {
+        const char *e = getenv("SLINFER_GEMV_MMA_MIN_ROWS");
+        const int v = e != nullptr ? atoi(e) : 2;
+        min_rows = v < 1 ? 1 : v;
+    }
+    return min_rows;
+}
+
 extern "C" int sl_cuda_gemv_supported(int n, int in_dim, const void *x, int64_t ldx,
                                       const void *w)
 {
@@ -373,7 +504,12 @@ extern "C" sl_status_t sl_cuda_gemv_bf16(void *out, int out_f32, int64_t ldo, co
         want8 = e != nullptr && e[0] == '8';
     }
     const bool deep = want8 && in_dim >= 2048;
-    if (out_f32 && deep)
+    if (n >= sl_cuda_gemv_mma_min_rows() && in_dim % 32 == 0) {
+        if (out_f32)
+            launch_mma<true>(n, out, ldo, xb, ldx, wb, out_dim, in_dim, stream);
+        else
+            launch_mma<false>(n, out, ldo, xb, ldx, wb, out_dim, in_dim, stream);
+    } else if (out_f32 && deep)
         launch<true, 8>(n, out, ldo, xb, ldx, wb, out_dim, in_dim, stream);
     else if (out_f32)
         launch<true, 4>(n, out, ldo, xb, ldx, wb, out_dim, in_dim, stream);

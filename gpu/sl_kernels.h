@@ -142,6 +142,10 @@ sl_status_t sl_cuda_paged_attention_bf16(uint16_t *out, const uint16_t *q, int q
  * multiples of 8, 16-byte aligned x and w). */
 int sl_cuda_gemv_supported(int n, int in_dim, const void *x, int64_t ldx, const void *w);
 
+/* From how many rows of x sl_cuda_gemv_bf16 uses the tensor cores (for
+ * in_dim % 32 == 0): 2 unless SLINFER_GEMV_MMA_MIN_ROWS says. */
+int sl_cuda_gemv_mma_min_rows(void);
+
 /* Twin of sl_cpu_matmul without bias, for few rows:
  *   out [n, ldo] float32 (out_f32) or bf16, columns [0, out_dim)
  *   x   [n, ldx] bf16; w [out_dim, in_dim] bf16 */
@@ -149,7 +153,12 @@ sl_status_t sl_cuda_gemv_bf16(void *out, int out_f32, int64_t ldo, const uint16_
                               int64_t ldx, const uint16_t *w, int n, int out_dim, int in_dim,
                               cudaStream_t stream);
 
-/* SwiGLU's gate and up products and silu(gate) * up in one pass, for few
+/* The fused GEMVs below run one warp per output row for any n (1..8): the
+ * same products, bit for bit, as sl_cuda_gemv_bf16 where it runs one warp
+ * per row too (n < sl_cuda_gemv_mma_min_rows(): batch 1, where fusing pays);
+ * from there on sl_cuda_gemv_bf16 sums on the tensor cores, in another order.
+ *
+ * SwiGLU's gate and up products and silu(gate) * up in one pass, for few
  * rows (the operands sl_cuda_gemv_supported takes; no bias); bit-identical
  * to sl_cuda_gemv_bf16 into [n, 2 inter] then sl_cuda_silu_mul_bf16:
  *   act [n, lda] bf16, columns [0, inter); x [n, ldx] bf16;

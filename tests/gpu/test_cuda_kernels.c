@@ -2,8 +2,9 @@
  * test_cuda_kernels.c - each small CUDA kernel of gpu/ against its C twin
  * on fresh random inputs: embedding gather, row gather, SiLU*mul, bias add,
  * the fused QKV bias / q-k norm / RoPE / KV store, the GEMV (bf16 and
- * float32 outputs, 1..8 rows; with SiLU, with the RoPE/KV store fused:
- * bitwise against the separate kernels), argmax, and the dummy weight generator (bit
+ * float32 outputs, 1..8 rows, one warp per row or on the tensor cores; with
+ * SiLU, with the RoPE/KV store fused: bitwise against the separate kernels
+ * where the GEMV also runs one warp per row), argmax, and the dummy weight generator (bit
  * for bit). Outputs are NaN-poisoned before each launch. Exit 77 without a
  * GPU.
  *
@@ -26,6 +27,29 @@
 #include "gpu_compare.h"
 #include "model/model.h"
 #include "sl_kernels.h"
+
+/* A fused GEMV kernel (one warp per output row) against sl_cuda_gemv_bf16
+ * and the kernel it absorbs, on GOT [0..n) and WANT: bitwise where
+ * sl_cuda_gemv_bf16 also runs one warp per row (N rows below
+ * sl_cuda_gemv_mma_min_rows()); else the tensor-core product sums in another
+ * order, and the two may differ by a bf16 rounding (relative L2 4e-3). */
+static void report_fused(const char *what, int rows, const sl_bf16_t *got, const sl_bf16_t *want,
+                         size_t n)
+{
+    if (rows < sl_cuda_gemv_mma_min_rows()) {
+        size_t differ = 0;
+        for (size_t i = 0; i < n; i++)
+            differ += got[i] != want[i];
+        gc_report(what, differ == 0 ? 0 : INFINITY, 0, 0);
+        return;
+    }
+    float *g = gc_malloc(n * 4), *w = gc_malloc(n * 4);
+    gc_bf16_to_float(g, got, n);
+    gc_bf16_to_float(w, want, n);
+    double mx, rel = gc_rel_l2(g, w, n, &mx);
+    gc_report(what, rel, mx, 4e-3);
+    free(g), free(w);
+}
 
 static void check_embedding(uint64_t *rng, int n, int rows, int dim, int64_t vocab_begin)
 {
@@ -267,12 +291,9 @@ static void check_gemv_silu(uint64_t *rng, int n, int inter, int in_dim)
         exit(EXIT_FAILURE);
     gc_download(fused, d_a1, on * 2);
     gc_download(twok, d_a2, on * 2);
-    size_t differ = 0;
-    for (size_t i = 0; i < on; i++)
-        differ += fused[i] != twok[i];
-    snprintf(what, sizeof(what), "gemv+silu n=%d inter=%d in=%d: bits of the two kernels", n,
-             inter, in_dim);
-    gc_report(what, differ == 0 ? 0 : INFINITY, 0, 0);
+    snprintf(what, sizeof(what), "gemv+silu n=%d inter=%d in=%d vs the two kernels", n, inter,
+             in_dim);
+    report_fused(what, n, fused, twok, on);
     gc_bf16_to_float(got, fused, on);
     double mx, rel = gc_rel_l2(got, want, on, &mx);
     snprintf(what, sizeof(what), "gemv+silu n=%d inter=%d in=%d vs C", n, inter, in_dim);
@@ -437,22 +458,25 @@ static void check_gemv_rope(uint64_t *rng, int n, int heads, int kv_heads, int h
                                      d_pos, d_slots, heads, kv_heads, hd, d[1][1], d[1][2],
                                      0) != SL_OK)
         exit(EXIT_FAILURE);
-    size_t differ = 0;
     for (int f = 0; f < 2; f++) {
         gc_download(got[f][0], d[f][0], qn * 2);
         gc_download(got[f][1], d[f][1], cache * 2);
         gc_download(got[f][2], d[f][2], cache * 2);
     }
-    for (int t = 0; t < n; t++) /* the q columns */
-        for (int i = 0; i < heads * hd; i++)
-            differ += got[0][0][(size_t)t * out_dim + i] != got[1][0][(size_t)t * out_dim + i];
-    for (int k = 1; k < 3; k++)
-        for (size_t i = 0; i < cache; i++)
-            differ += got[0][k][i] != got[1][k][i];
+    /* q columns, then the caches, one after the other in got[f][0] */
+    size_t qc = (size_t)heads * hd, all = (size_t)n * qc + 2 * cache;
+    sl_bf16_t *cat[2] = {gc_malloc(all * 2), gc_malloc(all * 2)};
+    for (int f = 0; f < 2; f++) {
+        for (int t = 0; t < n; t++)
+            memcpy(cat[f] + (size_t)t * qc, got[f][0] + (size_t)t * out_dim, qc * 2);
+        memcpy(cat[f] + (size_t)n * qc, got[f][1], cache * 2);
+        memcpy(cat[f] + (size_t)n * qc + cache, got[f][2], cache * 2);
+    }
     snprintf(what, sizeof(what),
-             "gemv+rope n=%d heads=%d/%d hd=%d in=%d%s: bits of q and the caches vs two kernels",
-             n, heads, kv_heads, hd, in_dim, bias ? " bias" : "");
-    gc_report(what, differ == 0 ? 0 : INFINITY, 0, 0);
+             "gemv+rope n=%d heads=%d/%d hd=%d in=%d%s: q and the caches vs two kernels", n,
+             heads, kv_heads, hd, in_dim, bias ? " bias" : "");
+    report_fused(what, n, cat[1], cat[0], all);
+    free(cat[0]), free(cat[1]);
     for (int f = 0; f < 2; f++)
         for (int k = 0; k < 3; k++) {
             cudaFree(d[f][k]);
@@ -484,6 +508,8 @@ int main(int argc, char **argv)
         check_gemv(&rng, n, 300 + n * 17, 512 + 64 * n, n % 2);
     check_gemv(&rng, 1, 1024, 4096, 0);
     check_gemv(&rng, 4, 333, 14336, 1);
+    check_gemv(&rng, 8, 4099, 4096, 0); /* the tensor-core kernel: a partial block of rows */
+    check_gemv(&rng, 3, 100, 520, 0);   /* columns not a multiple of 32: one warp per row */
     for (int n = 1; n <= SL_CUDA_GEMV_MAX_ROWS; n += 3)
         check_gemv_silu(&rng, n, 200 + 8 * n, 256 + 128 * n);
     check_gemv_silu(&rng, 1, 7168, 4096); /* Llama-3.1-8B at TP 2 */
@@ -514,6 +540,11 @@ int main(int argc, char **argv)
         bench_gemv(1, 128256, 4096, 0); /* LM head */
         bench_gemv(8, 28672, 4096, 0);
         bench_gemv(8, 28672, 4096, 1);
+        for (int n = 2; n <= SL_CUDA_GEMV_MAX_ROWS; n *= 2) {
+            bench_gemv(n, 6144, 4096, 0);  /* qkv */
+            bench_gemv(n, 28672, 4096, 0); /* gate/up */
+            bench_gemv(n, 4096, 14336, 0); /* down */
+        }
     }
     return gc_finish();
 }

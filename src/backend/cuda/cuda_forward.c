@@ -22,8 +22,11 @@
  * one-shot all-reduce runs (sl_cuda_all_reduce_norm); at decode the O and
  * down GEMVs push their rows to the peers themselves (sl_cuda_row_parallel).
  *
- * GEMMs with at most gemv_max_rows rows (decode) use the GEMV kernel, the
- * rest cuBLAS (bf16 in, float32 accumulation). Decode batches are captured
+ * GEMMs with at most gemv_max_rows rows (decode) use the GEMV kernels (one
+ * warp per row at batch 1, the tensor cores for 2..8 rows; the fusions into
+ * the GEMV -- SiLU, RoPE/KV store, the all-reduce push -- only at batch 1:
+ * sl_cuda_fuse_gemv), the rest cuBLAS (bf16 in, float32 accumulation).
+ * Decode batches are captured
  * once per padded size, sampling mode and attention split count (a power of
  * two chosen from the longest context, so short contexts do not pay for 32
  * mostly empty splits) as a CUDA graph -- after one eager run, so every
@@ -177,6 +180,14 @@ static sl_status_t sl_cuda_all_reduce_norm(sl_cuda_rank_t *r, int n, const float
     return SL_OK;
 }
 
+/* Whether the GEMV of n rows takes the work after it into its kernel: where
+ * it runs one warp per row (n below sl_cuda_gemv_mma_min_rows, i.e. batch 1),
+ * whose per-row epilogue the fused kernels extend. */
+static int sl_cuda_fuse_gemv(const sl_cuda_backend_t *be, int n)
+{
+    return n <= be->gemv_max_rows && n < sl_cuda_gemv_mma_min_rows();
+}
+
 /* x [n, h] = in [n, in_dim] W^T, this rank's part of a row-parallel
  * projection (attention output, MLP down) whose all-reduce + bias + NORM
  * comes next. Where that is the fused Lamport kernel and the GEMV takes the
@@ -193,7 +204,7 @@ static sl_status_t sl_cuda_row_parallel(sl_cuda_rank_t *r, const uint16_t *in, i
     sl_cuda_ar_push_t push;
 
     *pushed_p = 0;
-    if (be->ar_push && norm != NULL && n <= be->gemv_max_rows &&
+    if (be->ar_push && norm != NULL && sl_cuda_fuse_gemv(be, n) &&
         sl_cuda_ar_rmsnorm_supported(be->ar, r->x, bias, r->residual, norm, r->xn, n, h) &&
         sl_cuda_gemv_push_supported(n, h, in_dim, in, in_dim, w, r->x) &&
         sl_cuda_ar_push_target(be->ar, r->rank, (size_t)n * h, &push)) {
@@ -249,7 +260,7 @@ static sl_status_t sl_cuda_enqueue_layers(sl_cuda_rank_t *r, const sl_cuda_step_
         int pushed;
 
         /* Attention on xn = norm(residual += x), done by the all-reduce before. */
-        if (L->q_norm == NULL && n <= be->gemv_max_rows &&
+        if (L->q_norm == NULL && sl_cuda_fuse_gemv(be, n) &&
             sl_cuda_gemv_rope_supported(n, h, r->xn, h, L->w_qkv, hd)) {
             /* decode: the RoPE/KV store in the QKV GEMV's kernel, same bits */
             SL_RETURN_IF(sl_cuda_gemv_rope_store_bf16(
@@ -271,7 +282,7 @@ static sl_status_t sl_cuda_enqueue_layers(sl_cuda_rank_t *r, const sl_cuda_step_
 
         /* MLP: residual += x; xn = norm(residual); x = down(silu(gate) * up). */
         SL_RETURN_IF(sl_cuda_all_reduce_norm(r, n, L->b_o, L->mlp_norm, pushed));
-        if (L->b_gu == NULL && n <= be->gemv_max_rows &&
+        if (L->b_gu == NULL && sl_cuda_fuse_gemv(be, n) &&
             sl_cuda_gemv_supported(n, h, r->xn, h, L->w_gu)) {
             /* decode: gate/up GEMV and SiLU in one kernel, same bits */
             SL_RETURN_IF(sl_cuda_gemv_silu_bf16(r->act, inter, r->xn, h, L->w_gu, n, inter, h,
