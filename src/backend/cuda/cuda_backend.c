@@ -489,7 +489,8 @@ static sl_status_t sl_cuda_sizes(sl_cuda_backend_t *be)
     be->gemv_max_rows = sl_env_int("SLINFER_GEMV_MAX_ROWS", SL_CUDA_GEMV_MAX_ROWS);
     if (be->gemv_max_rows > SL_CUDA_GEMV_MAX_ROWS)
         be->gemv_max_rows = SL_CUDA_GEMV_MAX_ROWS;
-    be->ar_push = sl_env_int("SLINFER_AR_PUSH", 1) != 0;
+    /* Off until measured on two GPUs (docs/PERFORMANCE.md, session 4). */
+    be->ar_push = sl_env_int("SLINFER_AR_PUSH", 0) != 0;
     be->spin = sl_env_int("SLINFER_CUDA_SPIN", 1) != 0;
     be->step_times = sl_env_int("SLINFER_CUDA_STEP_TIMES", 0) != 0;
     be->prefill_min = sl_env_int("SLINFER_PREFILL_MIN_TOKENS", SL_CUDA_PREFILL_MIN_TOKENS);

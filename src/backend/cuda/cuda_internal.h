@@ -190,7 +190,7 @@ struct sl_cuda_backend {
     void *frame;           /* the leader's step frame for the link */
     size_t frame_cap;
     int gemv_max_rows;     /* SLINFER_GEMV_MAX_ROWS, default SL_CUDA_GEMV_MAX_ROWS */
-    int ar_push;           /* SLINFER_AR_PUSH (default 1): the O and down GEMVs push
+    int ar_push;           /* SLINFER_AR_PUSH=1: the O and down GEMVs push
                               their rows into the Lamport all-reduce's slots */
     int step_times;        /* SLINFER_CUDA_STEP_TIMES=1: time graph steps on the GPU */
     int spin;              /* SLINFER_CUDA_SPIN (default 1): threads spin before they
