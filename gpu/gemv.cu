@@ -67,7 +67,8 @@ __device__ __forceinline__ float dot8(const uint4 &a, const uint4 &b, float acc)
 
 /* acc[n] += row WR . x[n] over this lane's packets of the row: U packets
  * in flight, each multiplied with the same columns of all N rows of x. The
- * one inner loop of both GEMV kernels, so their sums are bit-identical. */
+ * one inner loop of the one-warp-per-row kernels, so their sums are
+ * bit-identical. */
 template <int N, int U>
 __device__ __forceinline__ void row_dot(float (&acc)[N], const uint4 *wr, const bf16 *x,
                                         int64_t ldx, int packets, int lane)
@@ -92,6 +93,21 @@ __device__ __forceinline__ void row_dot(float (&acc)[N], const uint4 *wr, const 
     }
 }
 
+/* v[n] = row W_ROW [in_dim] . x[n] for every n, in every lane of the warp:
+ * row_dot, then the warp sums; what each of those kernels starts with. */
+template <int N, int U>
+__device__ __forceinline__ void row_sums(float (&v)[N], const bf16 *w_row, const bf16 *x,
+                                         int64_t ldx, int in_dim, int lane)
+{
+#pragma unroll
+    for (int n = 0; n < N; n++)
+        v[n] = 0.0f;
+    row_dot<N, U>(v, reinterpret_cast<const uint4 *>(w_row), x, ldx, in_dim / 8, lane);
+#pragma unroll
+    for (int n = 0; n < N; n++)
+        v[n] = sl::warp_sum(v[n]);
+}
+
 /*
  * out: [N, ldo] float32 or bf16, columns [0, out_dim) written
  * x:   [N, ldx] bf16, columns [0, in_dim) read
@@ -108,14 +124,10 @@ gemv_kernel(void *out, int64_t ldo, const bf16 *x, int64_t ldx, const bf16 *w, i
     if (row >= out_dim)
         return; /* no block-wide synchronisation follows */
     float acc[N];
-#pragma unroll
-    for (int n = 0; n < N; n++)
-        acc[n] = 0.0f;
-    row_dot<N, U>(acc, reinterpret_cast<const uint4 *>(w + (size_t)row * in_dim), x, ldx,
-                  in_dim / 8, lane);
+    row_sums<N, U>(acc, w + (size_t)row * in_dim, x, ldx, in_dim, lane);
 #pragma unroll
     for (int n = 0; n < N; n++) {
-        const float v = sl::warp_sum(acc[n]);
+        const float v = acc[n];
         if (lane == n % 32) {
             if (F32)
                 static_cast<float *>(out)[(size_t)n * ldo + row] = v;
@@ -295,14 +307,10 @@ gemv_push_kernel(bf16 *out, const bf16 *x, int64_t ldx, const bf16 *w, int out_d
     if (t == 0) /* read while the rows load; seen after the barrier below */
         parity = (int)(ar::next_epoch(ar::select<ar::kMaxRanks>(push.base, push.rank)) & 1);
     float acc[N];
-#pragma unroll
-    for (int n = 0; n < N; n++)
-        acc[n] = 0.0f;
-    row_dot<N, U>(acc, reinterpret_cast<const uint4 *>(w + (size_t)row * in_dim), x, ldx,
-                  in_dim / 8, lane);
+    row_sums<N, U>(acc, w + (size_t)row * in_dim, x, ldx, in_dim, lane);
 #pragma unroll
     for (int n = 0; n < N; n++) {
-        const bf16 v = sl::to_bf(sl::warp_sum(acc[n]));
+        const bf16 v = sl::to_bf(acc[n]);
         if (lane == n % 32) {
             out[(size_t)n * out_dim + row] = v;
             packet[n].v[warp] = v;
@@ -360,16 +368,11 @@ gemv_rope_kernel(bf16 *qkv, const bf16 *x, int64_t ldx, const bf16 *w, int in_di
     const int row = u * hd + i;
     sl::pdl_wait(); /* first: see sl::launch */
     float acc[N];
-#pragma unroll
-    for (int n = 0; n < N; n++)
-        acc[n] = 0.0f;
-    row_dot<N, U>(acc, reinterpret_cast<const uint4 *>(w + (size_t)row * in_dim), x, ldx,
-                  in_dim / 8, lane);
+    row_sums<N, U>(acc, w + (size_t)row * in_dim, x, ldx, in_dim, lane);
 #pragma unroll
     for (int n = 0; n < N; n++) {
-        const float v = sl::warp_sum(acc[n]);
         if (lane == n % 32)
-            vals[n][warp] = sl::to_bf(v);
+            vals[n][warp] = sl::to_bf(acc[n]);
     }
     __syncthreads();
 
