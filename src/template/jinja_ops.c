@@ -42,7 +42,11 @@ static int64_t sl_jv_as_int(sl_jv_t v)
 /* s * n and list * n. */
 static int sl_jop_repeat(sl_jctx_t *ctx, sl_jv_t seq, int64_t times, sl_jv_t *out)
 {
-    if (times < 0)
+    const size_t len = seq.kind == SL_JV_STR ? seq.u.s->len : seq.u.list->len;
+
+    /* An empty sequence repeated is empty however often: no loop of 2 ** 44
+     * empty copies (found by the fuzzer). */
+    if (times < 0 || len == 0)
         times = 0;
     if (seq.kind == SL_JV_STR) {
         sl_jbuf_t buf = {0};

@@ -94,6 +94,9 @@ static const struct {
     {"concat",
      "{{ 'a' ~ 1 ~ none ~ true }} {{ 'a' + 'b' }} {{ [1] + [2] }} {{ 'ab' * 2 }}",
      "a1NoneTrue ab [1, 2] abab"},
+    /* Empty sequences repeated any number of times, at once. */
+    {"repeat empty", "{{ () * 2 ** 44 }}|{{ '' * 2 ** 62 }}|{{ [] * (2 ** 40) }}|{{ [1] * 0 }}",
+     "()||[]|[]"},
     {"literals",
      "{{ [1, 'a', none, true, 1.5] }} {{ {'k': 'v', 'n': [1]} }} {{ (1,) }} {{ (1, 2) }} {{ () "
      "}}",
