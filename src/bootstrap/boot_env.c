@@ -81,9 +81,10 @@ static sl_status_t sl_env_send(int fd, uint32_t type, uint64_t seq, const void *
     sl_env_frame_t f = {.magic = SL_ENV_MAGIC, .type = type, .seq = seq,
                         .len = (uint64_t)alen + blen};
 
-    if (sl_net_write_all(fd, &f, sizeof(f), SL_ENV_WRITE_STEP_MS) != SL_OK ||
-        (alen > 0 && sl_net_write_all(fd, a, alen, SL_ENV_WRITE_STEP_MS) != SL_OK) ||
-        (blen > 0 && sl_net_write_all(fd, b, blen, SL_ENV_WRITE_STEP_MS) != SL_OK))
+    const struct iovec frame[3] = {{.iov_base = &f, .iov_len = sizeof(f)},
+                                   {.iov_base = (void *)a, .iov_len = alen},
+                                   {.iov_base = (void *)b, .iov_len = blen}};
+    if (sl_net_writev_all(fd, frame, 3, SL_ENV_WRITE_STEP_MS) != SL_OK)
         return SL_ERR_BOOTSTRAP;
     return SL_OK;
 }

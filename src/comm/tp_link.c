@@ -57,13 +57,14 @@ int sl_tp_link_followers(const sl_tp_link_t *link)
 sl_status_t sl_tp_link_send(sl_tp_link_t *link, const void *buf, size_t len)
 {
     uint64_t head = len;
+    const struct iovec frame[2] = {{.iov_base = &head, .iov_len = sizeof(head)},
+                                   {.iov_base = (void *)buf, .iov_len = len}};
 
     for (int r = 0; r < link->star.size; r++) {
         int fd = link->star.fds[r];
         if (fd < 0)
             continue;
-        if (sl_net_write_all(fd, &head, sizeof(head), SL_TP_LINK_SEND_MS) != SL_OK ||
-            (len > 0 && sl_net_write_all(fd, buf, len, SL_TP_LINK_SEND_MS) != SL_OK)) {
+        if (sl_net_writev_all(fd, frame, 2, SL_TP_LINK_SEND_MS) != SL_OK) {
             sl_error("TP link: rank %d does not take the step (%s): it died or hangs", r,
                      errno != 0 ? strerror(errno) : "closed");
             return SL_ERR_IO;

@@ -113,10 +113,24 @@ sl_status_t sl_net_recv_all(int fd, void *buf, size_t len, size_t *got_p)
 
 sl_status_t sl_net_write_all(int fd, const void *buf, size_t len, int step_ms)
 {
-    const char *p = buf;
+    const struct iovec one = {.iov_base = (void *)buf, .iov_len = len};
+    return sl_net_writev_all(fd, &one, 1, step_ms);
+}
 
-    while (len > 0) {
-        ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
+sl_status_t sl_net_writev_all(int fd, const struct iovec *iov, int count, int step_ms)
+{
+    struct iovec part[SL_NET_MAX_IOV];
+    int n_part = 0;
+
+    if (count < 0 || count > SL_NET_MAX_IOV)
+        return SL_ERR_INVALID_ARG;
+    for (int i = 0; i < count; i++) /* empty pieces left out */
+        if (iov[i].iov_len > 0)
+            part[n_part++] = iov[i];
+    struct iovec *next = part;
+    while (n_part > 0) {
+        struct msghdr msg = {.msg_iov = next, .msg_iovlen = (size_t)n_part};
+        ssize_t n = sendmsg(fd, &msg, MSG_NOSIGNAL);
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0 && errno == EAGAIN) {
@@ -126,8 +140,17 @@ sl_status_t sl_net_write_all(int fd, const void *buf, size_t len, int step_ms)
         }
         if (n <= 0)
             return SL_ERR_BOOTSTRAP;
-        p += n;
-        len -= (size_t)n;
+        /* Past what went out: whole pieces dropped, the next one trimmed. */
+        size_t sent = (size_t)n;
+        while (n_part > 0 && sent >= next->iov_len) {
+            sent -= next->iov_len;
+            next++;
+            n_part--;
+        }
+        if (n_part > 0) {
+            next->iov_base = (char *)next->iov_base + sent;
+            next->iov_len -= sent;
+        }
     }
     return SL_OK;
 }

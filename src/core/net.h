@@ -8,6 +8,7 @@
 #define SL_CORE_NET_H
 
 #include <stddef.h>
+#include <sys/uio.h>
 
 #include "core/status.h"
 
@@ -40,6 +41,12 @@ sl_status_t sl_net_recv_all(int fd, void *buf, size_t len, size_t *got_p);
 /* Writes all of BUF (never raising SIGPIPE), waiting up to STEP_MS for room
  * each time the socket is full. SL_ERR_BOOTSTRAP on failure. */
 sl_status_t sl_net_write_all(int fd, const void *buf, size_t len, int step_ms);
+
+/* The same for the COUNT (at most SL_NET_MAX_IOV) pieces of IOV in order, in
+ * as few system calls as the socket allows (one for a frame's header and
+ * payload that fit). */
+#define SL_NET_MAX_IOV 4
+sl_status_t sl_net_writev_all(int fd, const struct iovec *iov, int count, int step_ms);
 
 /* Appends " ADDR" for every up IPv4 address of this host, non-loopback first
  * and loopback last (so peers try routable addresses first), to the

@@ -243,8 +243,9 @@ sl_status_t sl_wire_send(int fd, sl_wire_type_t type, const sl_io_buf_t *w)
         return SL_ERR_OVERFLOW;
     sl_io_store_u32(head, (uint32_t)len);
     head[4] = (uint8_t)type;
-    if (sl_net_write_all(fd, head, 5, SL_WIRE_SEND_MS) != SL_OK ||
-        (len > 0 && sl_net_write_all(fd, w->data, len, SL_WIRE_SEND_MS) != SL_OK))
+    const struct iovec frame[2] = {{.iov_base = head, .iov_len = 5},
+                                   {.iov_base = len > 0 ? w->data : NULL, .iov_len = len}};
+    if (sl_net_writev_all(fd, frame, 2, SL_WIRE_SEND_MS) != SL_OK)
         return SL_ERR_IO;
     return SL_OK;
 }
