@@ -6,21 +6,22 @@
  *   embedding (vocab-parallel, all-reduce) -> per layer:
  *     residual += x; xn = RMSNorm(residual)              rmsnorm.cu
  *     qkv = xn W_qkv^T                                   one GEMM (q, k, v fused)
- *     bias, q/k norm, RoPE; k, v -> paged cache          rope_kv.cu (at decode
+ *     bias, q/k norm, RoPE; k, v -> paged cache          rope_kv.cu (batch 1
  *                                                        without q/k norm: in
  *                                                        the QKV GEMV, gemv.cu)
  *     attn = softmax(q K^T) V over the cache             attention.cu
  *     x = attn W_o^T; all-reduce (+ bias)
  *     residual += x; xn = RMSNorm(residual)
  *     gu = xn W_gu^T                                     one GEMM (gate, up fused)
- *     act = silu(gate) * up                              activation.cu (at decode:
+ *     act = silu(gate) * up                              activation.cu (batch 1:
  *                                                        in the gate/up GEMV)
  *     x = act W_down^T; all-reduce (+ bias)
  *   -> rows that need logits: final norm, LM head (float32, this rank's
  *      vocabulary), all-gather; or argmax and all-gather of (value, id).
  * An all-reduce and the bias and norm after it are one kernel where the
- * one-shot all-reduce runs (sl_cuda_all_reduce_norm); at decode the O and
- * down GEMVs push their rows to the peers themselves (sl_cuda_row_parallel).
+ * one-shot all-reduce runs (sl_cuda_all_reduce_norm); at batch 1, with
+ * SLINFER_AR_PUSH=1, the O and down GEMVs push their rows to the peers
+ * themselves (sl_cuda_row_parallel).
  *
  * GEMMs with at most gemv_max_rows rows (decode) use the GEMV kernels (one
  * warp per row at batch 1, the tensor cores for 2..8 rows; the fusions into
@@ -190,8 +191,8 @@ static int sl_cuda_fuse_gemv(const sl_cuda_backend_t *be, int n)
 
 /* x [n, h] = in [n, in_dim] W^T, this rank's part of a row-parallel
  * projection (attention output, MLP down) whose all-reduce + bias + NORM
- * comes next. Where that is the fused Lamport kernel and the GEMV takes the
- * rows, the GEMV pushes its rows into the peers' slots as it finishes them
+ * comes next. With SLINFER_AR_PUSH=1, where that is the fused Lamport kernel
+ * and the fused GEMV takes the rows, the GEMV pushes its rows into the peers' slots as it finishes them
  * (*pushed_p = 1, for sl_cuda_all_reduce_norm): the all-reduce kernel then
  * only waits and sums, its pushes no longer on the path. The same choice on
  * every rank: it depends on n and the shapes only. */
@@ -262,7 +263,7 @@ static sl_status_t sl_cuda_enqueue_layers(sl_cuda_rank_t *r, const sl_cuda_step_
         /* Attention on xn = norm(residual += x), done by the all-reduce before. */
         if (L->q_norm == NULL && sl_cuda_fuse_gemv(be, n) &&
             sl_cuda_gemv_rope_supported(n, h, r->xn, h, L->w_qkv, hd)) {
-            /* decode: the RoPE/KV store in the QKV GEMV's kernel, same bits */
+            /* batch 1: the RoPE/KV store in the QKV GEMV's kernel, same bits */
             SL_RETURN_IF(sl_cuda_gemv_rope_store_bf16(
                 r->qkv, r->xn, h, L->w_qkv, L->b_qkv, n, h, r->rope_cos, r->rope_sin, positions,
                 slots, heads, kv_heads, hd, k_cache, v_cache, stream));
@@ -284,7 +285,7 @@ static sl_status_t sl_cuda_enqueue_layers(sl_cuda_rank_t *r, const sl_cuda_step_
         SL_RETURN_IF(sl_cuda_all_reduce_norm(r, n, L->b_o, L->mlp_norm, pushed));
         if (L->b_gu == NULL && sl_cuda_fuse_gemv(be, n) &&
             sl_cuda_gemv_supported(n, h, r->xn, h, L->w_gu)) {
-            /* decode: gate/up GEMV and SiLU in one kernel, same bits */
+            /* batch 1: gate/up GEMV and SiLU in one kernel, same bits */
             SL_RETURN_IF(sl_cuda_gemv_silu_bf16(r->act, inter, r->xn, h, L->w_gu, n, inter, h,
                                                 stream));
         } else {
