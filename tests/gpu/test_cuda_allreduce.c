@@ -623,11 +623,15 @@ typedef struct {
 /* The identity [h, h] bf16 on the current device. */
 static void *identity(int h)
 {
-    const uint16_t one = 0x3F80; /* bf16 1.0 */
+    uint16_t *ones = gc_malloc((size_t)h * 2);
     void *eye = gc_device((size_t)h * h * 2);
+    for (int i = 0; i < h; i++)
+        ones[i] = 0x3F80; /* bf16 1.0 */
     GPU_CHECK(cudaMemset(eye, 0, (size_t)h * h * 2));
-    GPU_CHECK(cudaMemcpy2D(eye, (size_t)(h + 1) * 2, &one, 0, 2, (size_t)h,
+    /* ones[i] to element (i, i): a column of 2-byte rows, h + 1 elements apart */
+    GPU_CHECK(cudaMemcpy2D(eye, (size_t)(h + 1) * 2, ones, 2, 2, (size_t)h,
                            cudaMemcpyHostToDevice));
+    free(ones);
     return eye;
 }
 
