@@ -16,7 +16,8 @@
  *   epilogue is where the decode fusions live: silu(gate) * up
  *   (gemv_silu_kernel), RoPE and the KV store (gemv_rope_kernel), the push
  *   into the all-reduce's slots (gemv_push_kernel), each one kernel fewer
- *   per layer.
+ *   per layer. Long rows (8192 columns and more) are cut into 4 parts, a warp
+ *   each (gemv_split_kernel): more warps to stream them.
  * - 2..8 rows (gemv_mma_kernel): the same stream of weights into m16n8k16
  *   tensor-core MMAs, x rows as the MMA's 8 columns, as many x bytes as the
  *   weights' N / 16 (the one-warp-per-row kernel reads N times the weights'
@@ -234,6 +235,51 @@ gemv_mma_kernel(void *out, int64_t ldo, const bf16 *x, int64_t ldx, const bf16 *
         static_cast<float *>(out)[(size_t)n * ldo + row0 + r] = v;
     else
         static_cast<bf16 *>(out)[(size_t)n * ldo + row0 + r] = sl::to_bf(v);
+}
+
+/*
+ * gemv_kernel for one row of x and long weight rows (Llama-3.1-8B's down
+ * projection: 4096 rows of 28 KB). A matrix of few long rows gives the GPU
+ * too few warps (4096: 31 an SM) to stream it at the rate of the same bytes
+ * in more, shorter rows (docs/PERFORMANCE.md, 2026-11-29: 4096 x 14336 at
+ * 3.4 TB/s, 16384 x 3584 at 3.7 TB/s). So each row is cut into kSplit parts
+ * of columns, a warp each, and the parts' sums meet in shared memory, added
+ * in order.
+ *
+ * out: [1, out_dim] float32 or bf16; x: [1, in_dim]; w: [out_dim, in_dim],
+ * in_dim % (8 kSplit) == 0; grid = ceil(out_dim / (kRowsPerBlock / kSplit))
+ */
+constexpr int kSplit = 4;
+constexpr int kSplitMinCols = 8192; /* rows this long and longer are split */
+
+template <bool F32>
+__global__ void __launch_bounds__(kRowsPerBlock * 32)
+gemv_split_kernel(void *out, const bf16 *x, const bf16 *w, int out_dim, int in_dim)
+{
+    constexpr int kRows = kRowsPerBlock / kSplit; /* rows a block */
+    __shared__ float part[kRowsPerBlock];          /* [row][part] */
+    sl::pdl_wait(); /* first: see sl::launch */
+    const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+    const int row = blockIdx.x * kRows + warp / kSplit, p = warp % kSplit;
+    const int cols = in_dim / kSplit;
+    float acc[1] = {0.0f};
+    if (row < out_dim)
+        row_sums<1, 4>(acc, w + (size_t)row * in_dim + (size_t)p * cols, x + (size_t)p * cols,
+                       0, cols, lane);
+    if (lane == 0)
+        part[warp] = acc[0];
+    __syncthreads();
+    const int r = blockIdx.x * kRows + (int)threadIdx.x;
+    if (threadIdx.x >= kRows || r >= out_dim)
+        return;
+    float v = part[threadIdx.x * kSplit];
+#pragma unroll
+    for (int i = 1; i < kSplit; i++)
+        v += part[threadIdx.x * kSplit + i];
+    if (F32)
+        static_cast<float *>(out)[r] = v;
+    else
+        static_cast<bf16 *>(out)[r] = sl::to_bf(v);
 }
 
 /*
@@ -507,7 +553,15 @@ extern "C" sl_status_t sl_cuda_gemv_bf16(void *out, int out_f32, int64_t ldo, co
         want8 = e != nullptr && e[0] == '8';
     }
     const bool deep = want8 && in_dim >= 2048;
-    if (n >= sl_cuda_gemv_mma_min_rows() && in_dim % 32 == 0) {
+    if (n == 1 && in_dim >= kSplitMinCols && in_dim % (8 * kSplit) == 0 && !want8) {
+        const unsigned grid = sl::blocks_for(out_dim, kRowsPerBlock / kSplit);
+        if (out_f32)
+            (void)sl::launch(gemv_split_kernel<true>, grid, kRowsPerBlock * 32, 0, stream, out,
+                             xb, wb, out_dim, in_dim);
+        else
+            (void)sl::launch(gemv_split_kernel<false>, grid, kRowsPerBlock * 32, 0, stream, out,
+                             xb, wb, out_dim, in_dim);
+    } else if (n >= sl_cuda_gemv_mma_min_rows() && in_dim % 32 == 0) {
         if (out_f32)
             launch_mma<true>(n, out, ldo, xb, ldx, wb, out_dim, in_dim, stream);
         else

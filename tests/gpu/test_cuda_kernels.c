@@ -510,6 +510,8 @@ int main(int argc, char **argv)
     check_gemv(&rng, 4, 333, 14336, 1);
     check_gemv(&rng, 8, 4099, 4096, 0); /* the tensor-core kernel: a partial block of rows */
     check_gemv(&rng, 3, 100, 520, 0);   /* columns not a multiple of 32: one warp per row */
+    check_gemv(&rng, 1, 1001, 14336, 0); /* long rows: cut into parts, a warp each */
+    check_gemv(&rng, 1, 77, 8192, 1);
     for (int n = 1; n <= SL_CUDA_GEMV_MAX_ROWS; n += 3)
         check_gemv_silu(&rng, n, 200 + 8 * n, 256 + 128 * n);
     check_gemv_silu(&rng, 1, 7168, 4096); /* Llama-3.1-8B at TP 2 */
@@ -538,6 +540,12 @@ int main(int argc, char **argv)
         bench_gemv(1, 14336, 4096, 1); /* gate/up + silu, TP 2 */
         bench_gemv(1, 4096, 7168, 0);  /* down, TP 2 */
         bench_gemv(1, 128256, 4096, 0); /* LM head */
+        /* down's 28 KB rows against the same bytes in other row lengths */
+        bench_gemv(1, 4096, 14400, 0);
+        bench_gemv(1, 4096, 14272, 0);
+        bench_gemv(1, 8192, 7168, 0);
+        bench_gemv(1, 2048, 28672, 0);
+        bench_gemv(1, 16384, 3584, 0);
         bench_gemv(8, 28672, 4096, 0);
         bench_gemv(8, 28672, 4096, 1);
         for (int n = 2; n <= SL_CUDA_GEMV_MAX_ROWS; n *= 2) {
