@@ -155,8 +155,9 @@ sl_status_t sl_cuda_gemv_bf16(void *out, int out_f32, int64_t ldo, const uint16_
 
 /* The fused GEMVs below run one warp per output row for any n (1..8): the
  * same products, bit for bit, as sl_cuda_gemv_bf16 where it runs one warp
- * per row too (n < sl_cuda_gemv_mma_min_rows(): batch 1, where fusing pays);
- * from there on sl_cuda_gemv_bf16 sums on the tensor cores, in another order.
+ * per row too (n < sl_cuda_gemv_mma_min_rows(): batch 1, where fusing pays,
+ * and rows of fewer than 8192 columns, which it does not cut into parts);
+ * elsewhere sl_cuda_gemv_bf16 sums in another order.
  *
  * SwiGLU's gate and up products and silu(gate) * up in one pass, for few
  * rows (the operands sl_cuda_gemv_supported takes; no bias); bit-identical
