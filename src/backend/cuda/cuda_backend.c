@@ -48,7 +48,7 @@ void sl_cuda_rank_fail(sl_cuda_rank_t *r)
     sl_cuda_ar_abort(r->be->ar);
 }
 
-static double sl_clock(void)
+double sl_cuda_clock(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -116,22 +116,15 @@ static sl_status_t sl_cuda_rank_kv(sl_cuda_rank_t *r)
 #define SL_CUDA_SPIN_NEXT_S 1e-3
 #define SL_CUDA_SPIN_DONE_S 50e-3
 
-static double sl_cuda_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
 /* Spins up to SECONDS until *ID differs from SEEN (acquire): 1 if it did, 0
  * if the caller must sleep. */
 static int sl_cuda_spin_changed(const atomic_ulong *id, unsigned long seen, double seconds)
 {
-    const double until = sl_cuda_now() + seconds;
+    const double until = sl_cuda_clock() + seconds;
     for (unsigned i = 1;; i++) {
         if (atomic_load_explicit(id, memory_order_acquire) != seen)
             return 1;
-        if (i % 64 == 0 && sl_cuda_now() > until)
+        if (i % 64 == 0 && sl_cuda_clock() > until)
             return 0;
     }
 }
@@ -140,12 +133,12 @@ static int sl_cuda_spin_changed(const atomic_ulong *id, unsigned long seen, doub
  * the caller must sleep. */
 static int sl_cuda_spin_zero(const atomic_int *n, double seconds)
 {
-    const double until = sl_cuda_now() + seconds;
+    const double until = sl_cuda_clock() + seconds;
     for (unsigned i = 1;; i++) {
         if (atomic_load_explicit(n, memory_order_acquire) == 0)
             return 1;
         if (i % 64 == 0) {
-            if (sl_cuda_now() > until)
+            if (sl_cuda_clock() > until)
                 return 0;
             sched_yield();
         }
@@ -624,7 +617,7 @@ sl_status_t sl_cuda_backend_create(const sl_model_t *model, const sl_cuda_option
 {
     sl_cuda_backend_t *be = calloc(1, sizeof(*be));
     int ndev = 0, caller_dev = 0;
-    double t0 = sl_clock();
+    double t0 = sl_cuda_clock();
     sl_status_t s;
 
     if (be == NULL) {
@@ -753,7 +746,7 @@ sl_status_t sl_cuda_backend_create(const sl_model_t *model, const sl_cuda_option
     }
     if ((s = sl_cuda_run_all(be, SL_CUDA_CMD_INIT)) != SL_OK)
         goto err;
-    be->info.load_seconds = sl_clock() - t0;
+    be->info.load_seconds = sl_cuda_clock() - t0;
     be->info.weight_bytes = be->ranks[0].w.bytes;
     if ((s = sl_cuda_nccl_init(be)) != SL_OK || (s = sl_cuda_custom_ar_init(be)) != SL_OK ||
         (s = sl_cuda_kv_blocks(be)) != SL_OK ||

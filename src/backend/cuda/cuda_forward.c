@@ -39,7 +39,6 @@
 #include <sched.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "backend/cuda/cuda_internal.h"
 #include "core/log.h"
@@ -389,13 +388,6 @@ static void sl_cuda_copy_out(sl_cuda_backend_t *be, const sl_cuda_step_t *st, in
 
 /* ---- waiting -------------------------------------------------------------- */
 
-static double sl_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
 sl_status_t sl_cuda_rank_wait(sl_cuda_rank_t *r)
 {
     sl_cuda_backend_t *be = r->be;
@@ -435,9 +427,9 @@ sl_status_t sl_cuda_rank_wait(sl_cuda_rank_t *r)
         /* Spin for short steps; past the first few hundred polls, check the
          * clock and yield the core. */
         if (spins == 256)
-            start = sl_now();
+            start = sl_cuda_clock();
         if (spins > 256) {
-            if ((spins & 255) == 0 && sl_now() - start > be->timeout_s) {
+            if ((spins & 255) == 0 && sl_cuda_clock() - start > be->timeout_s) {
                 sl_error("rank %d (GPU %d): the step has not finished after %.0f s "
                          "(SLINFER_CUDA_TIMEOUT): a peer is dead or hung",
                          r->rank, r->device, be->timeout_s);

@@ -243,6 +243,10 @@ void sl_cuda_layout(int32_t tokens, int32_t seqs, int32_t logits, int32_t decode
 sl_status_t sl_cuda_plan_step(sl_cuda_backend_t *be, const sl_batch_t *batch, int greedy,
                               float *logits, int32_t *tokens_out);
 
+/* cuda_backend.c: seconds of CLOCK_MONOTONIC, for the backend's timeouts,
+ * spins and load time. */
+double sl_cuda_clock(void);
+
 /* cuda_forward.c */
 sl_status_t sl_cuda_rank_alloc_activations(sl_cuda_rank_t *r);
 void sl_cuda_rank_free_activations(sl_cuda_rank_t *r);
