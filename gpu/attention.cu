@@ -21,7 +21,9 @@
  *   ldmatrix (V transposed on the way).
  *   S = Q K^T and O += P V are mma.sync m16n8k16 bf16 with float32
  *   accumulation; the softmax is online per row (the four lanes of a quad
- *   share a row).
+ *   share a row). Only the tiles on the diagonal (and a window's edge) are
+ *   masked; the blocks of a sequence's last tiles, which see the most keys,
+ *   start first.
  *
  * Scores live in the log2 domain (scale * log2(e) folded into q), so the
  * exponentials are exp2f.
@@ -40,6 +42,11 @@ using namespace sl::attn;
 /* ---- prefill ---------------------------------------------------------------- */
 
 constexpr int kTileK = 64; /* keys per shared-memory tile      */
+/* 3 blocks an SM (at most 168 registers, 3 x 70 KB of tiles at head_dim
+ * 128): 12 warps to hide the tile loads and the softmax behind the MMAs.
+ * Worth the few registers it spills at head_dim 128: 151 -> 184 TFLOP/s on
+ * 8 x 4096 (docs/PERFORMANCE.md, session 5). */
+constexpr int kPrefillBlocksPerSm = 3;
 
 /* Shared memory of the prefill kernel: two stages of K and V tiles. */
 template <int HD> constexpr size_t prefill_smem()
@@ -58,7 +65,7 @@ template <int HD> constexpr size_t prefill_smem()
  * cache while the warps compute on tile j.
  */
 template <int HD>
-__global__ void __launch_bounds__(kThreads)
+__global__ void __launch_bounds__(kThreads, kPrefillBlocksPerSm)
 prefill_kernel(bf16 *out, const bf16 *q, int q_ld, const bf16 *k_cache, const bf16 *v_cache,
                const int32_t *tiles, const int32_t *positions, const int32_t *block_offset,
                const int32_t *block_tables, int heads, int kv_heads, int block_size,
@@ -71,8 +78,11 @@ prefill_kernel(bf16 *out, const bf16 *q, int q_ld, const bf16 *k_cache, const bf
     constexpr int STAGE = 2 * kTileK * LD; /* K tile then V tile */
     extern __shared__ __align__(16) uint16_t kv_smem[]; /* [2][K, V][kTileK][LD] */
 
-    const int t0 = tiles[blockIdx.x * 4], cnt = tiles[blockIdx.x * 4 + 1];
-    const int seq = tiles[blockIdx.x * 4 + 2];
+    /* Last tile first: the host lists a sequence's tiles in order, and the
+     * later ones see more keys, so the longest blocks start first. */
+    const int tile = gridDim.x - 1 - blockIdx.x;
+    const int t0 = tiles[tile * 4], cnt = tiles[tile * 4 + 1];
+    const int seq = tiles[tile * 4 + 2];
     const int head = blockIdx.y, kvh = head / (heads / kv_heads);
     const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
     const int g = lane / 4, c = lane % 4;
@@ -88,22 +98,19 @@ prefill_kernel(bf16 *out, const bf16 *q, int q_ld, const bf16 *k_cache, const bf
     const int64_t lo_tile = window > 0 && p0 - window + 1 > 0 ? p0 - window + 1 : 0;
     const int last_row = warp * 16 + 15 < cnt - 1 ? warp * 16 + 15 : cnt - 1;
     const int64_t hi_warp = p0 + last_row; /* keys past it are masked for the whole warp */
+    /* Keys every row of the warp sees: up to its first row's position, from
+     * its last row's window start (rows past cnt are not stored) */
+    const int64_t warp_first = p0 + warp * 16;
+    const int64_t warp_lo = window > 0 ? hi_warp - window + 1 : 0;
     const int64_t kb0 = (lo_tile / kTileK) * kTileK;
     const int ntiles = (int)((hi_tile - kb0) / kTileK) + 1;
 
     /* Issues the copies of key tile J into stage ST. */
     auto load_tile = [&](int j, int st) {
-        uint16_t *ks = kv_smem + st * STAGE, *vs = ks + kTileK * LD;
-        const int64_t kb = kb0 + (int64_t)j * kTileK;
-        for (int i = threadIdx.x; i < kTileK * (HD / 8); i += kThreads) {
-            const int row = i / (HD / 8), col = (i % (HD / 8)) * 8;
-            const int64_t kp = kb + row;
-            const bool in = kp >= lo_tile && kp <= hi_tile;
-            const size_t r = in ? kv_row(table, kp, block_size, kv_heads, kvh, HD) + col : 0;
-            cp_async16(&ks[row * LD + col], k_cache + r, in ? 16 : 0);
-            cp_async16(&vs[row * LD + col], v_cache + r, in ? 16 : 0);
-        }
-        cp_async_commit();
+        uint16_t *ks = kv_smem + st * STAGE;
+        load_kv_tile<kTileK, HD, LD>(ks, ks + kTileK * LD, k_cache, v_cache, table,
+                                     kb0 + (int64_t)j * kTileK, lo_tile, hi_tile, block_size,
+                                     kv_heads, kvh);
     };
     load_tile(0, 0);
 
@@ -145,16 +152,26 @@ prefill_kernel(bf16 *out, const bf16 *q, int q_ld, const bf16 *k_cache, const bf
             float s[kTileK / 8][4];
             qk_tiles<KC, kTileK / 8, LD>(s, qf, ks, mi, mj);
 
-            /* Mask and scale (a row's 64 scores are spread over a quad). */
+            /* Mask and scale (a row's 64 scores are spread over a quad);
+             * a tile whose every key every row of the warp sees -- all but
+             * the diagonal's and the window's edge -- only scales. */
+            if (kb + kTileK - 1 <= warp_first && kb >= warp_lo) {
 #pragma unroll
-            for (int nt = 0; nt < kTileK / 8; nt++) {
+                for (int nt = 0; nt < kTileK / 8; nt++)
 #pragma unroll
-                for (int i = 0; i < 4; i++) {
-                    const int64_t kp = kb + nt * 8 + 2 * c + (i & 1);
-                    const int64_t qp = i < 2 ? qpos0 : qpos1;
-                    const int64_t lo = i < 2 ? lo0 : lo1;
-                    const bool ok = kp <= qp && kp >= lo;
-                    s[nt][i] = ok ? s[nt][i] * qscale : -INFINITY;
+                    for (int i = 0; i < 4; i++)
+                        s[nt][i] *= qscale;
+            } else {
+#pragma unroll
+                for (int nt = 0; nt < kTileK / 8; nt++) {
+#pragma unroll
+                    for (int i = 0; i < 4; i++) {
+                        const int64_t kp = kb + nt * 8 + 2 * c + (i & 1);
+                        const int64_t qp = i < 2 ? qpos0 : qpos1;
+                        const int64_t lo = i < 2 ? lo0 : lo1;
+                        const bool ok = kp <= qp && kp >= lo;
+                        s[nt][i] = ok ? s[nt][i] * qscale : -INFINITY;
+                    }
                 }
             }
             online_softmax<kTileK / 8, DN, true>(s, o, m0, m1, l0, l1);

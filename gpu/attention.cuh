@@ -49,6 +49,41 @@ template <int N> __device__ __forceinline__ void cp_async_wait()
     asm volatile("cp.async.wait_group %0;\n" ::"n"(N));
 }
 
+/*
+ * Issues the cp.async copies of keys kb .. kb + NROWS - 1 of KV head KVH (K
+ * and V rows, HD wide) into KS, VS [NROWS][LD] in shared memory; keys
+ * outside [lo, hi] become zeros. Thread t copies 16-byte column t % (HD / 8)
+ * of rows t / (HD / 8) + k * STEP: it walks their cache slots by adding
+ * STEP to a (block, offset) pair, one division a tile instead of one a row
+ * (a 64-bit division per 16 bytes copied was most of a tile's
+ * instructions). kb >= 0.
+ */
+template <int NROWS, int HD, int LD>
+__device__ __forceinline__ void load_kv_tile(uint16_t *ks, uint16_t *vs, const bf16 *k_cache,
+                                             const bf16 *v_cache, const int32_t *table,
+                                             int64_t kb, int64_t lo, int64_t hi,
+                                             int block_size, int kv_heads, int kvh)
+{
+    constexpr int CPR = HD / 8;          /* 16-byte columns a row */
+    constexpr int STEP = kThreads / CPR; /* rows between one thread's copies */
+    static_assert(kThreads % CPR == 0 && NROWS % STEP == 0, "whole rows per pass");
+    const int row0 = threadIdx.x / CPR, col = (threadIdx.x % CPR) * 8;
+    int64_t kp = kb + row0;
+    int64_t blk = kp / block_size;
+    int off = (int)(kp % block_size);
+#pragma unroll
+    for (int r = row0; r < NROWS; r += STEP, kp += STEP) {
+        const bool in = kp >= lo && kp <= hi;
+        const size_t src =
+            in ? (((size_t)table[blk] * block_size + off) * kv_heads + kvh) * HD + col : 0;
+        cp_async16(&ks[r * LD + col], k_cache + src, in ? 16 : 0);
+        cp_async16(&vs[r * LD + col], v_cache + src, in ? 16 : 0);
+        for (off += STEP; off >= block_size; off -= block_size)
+            blk++;
+    }
+    cp_async_commit();
+}
+
 /* ldmatrix: lanes 8i..8i+7 give the row addresses of 8x8 matrix i; lane t
  * receives, in register i, matrix i's elements (t / 4, 2 (t % 4) .. + 1), or
  * with .trans (2 (t % 4) .. + 1, t / 4): exactly a B fragment of rows that

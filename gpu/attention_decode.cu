@@ -327,17 +327,10 @@ decode_mma_kernel(bf16 *out, const bf16 *q, int q_ld, const bf16 *k_cache,
     /* Issues the copies of key tile J into stage ST; keys past the split
      * become zeros. */
     auto load_tile = [&](int j, int st) {
-        uint16_t *ks = dm_smem + st * STAGE, *vs = ks + kMmaTile * LD;
-        const int64_t kb = k_begin + (int64_t)j * kMmaTile;
-        for (int i = threadIdx.x; i < kMmaTile * (HD / 8); i += kThreads) {
-            const int row = i / (HD / 8), col = (i % (HD / 8)) * 8;
-            const int64_t kp = kb + row;
-            const bool in = kp < k_end;
-            const size_t r = in ? kv_row(table, kp, block_size, kv_heads, kvh, HD) + col : 0;
-            cp_async16(&ks[row * LD + col], k_cache + r, in ? 16 : 0);
-            cp_async16(&vs[row * LD + col], v_cache + r, in ? 16 : 0);
-        }
-        cp_async_commit();
+        uint16_t *ks = dm_smem + st * STAGE;
+        load_kv_tile<kMmaTile, HD, LD>(ks, ks + kMmaTile * LD, k_cache, v_cache, table,
+                                       k_begin + (int64_t)j * kMmaTile, k_begin, k_end - 1,
+                                       block_size, kv_heads, kvh);
     };
     if (ntiles > 0)
         load_tile(0, 0);

@@ -282,6 +282,10 @@ int main(int argc, char **argv)
     run_case(&rng, 28, 4, 128, 16, 0); /* GQA 7: one head per decode block */
     run_case(&rng, 8, 1, 64, 8, 100);
     run_case(&rng, 4, 2, 256, 16, 0); /* decode kernel only */
+    /* pages smaller than a thread's row step in the tile loads (8 rows at
+     * head_dim 128), and not powers of two */
+    run_case(&rng, 8, 2, 128, 7, 0);
+    run_case(&rng, 8, 4, 32, 24, 40);
     if (argc > 1 && strcmp(argv[1], "--bench") == 0) {
         bench_prefill(8, 4096);
         bench_decode(256, 1500);
