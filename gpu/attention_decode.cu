@@ -431,30 +431,61 @@ decode_mma_kernel(bf16 *out, const bf16 *q, int q_ld, const bf16 *k_cache,
     }
 }
 
-/* Merges the splits: grid = (decode tokens, heads), block >= 32 threads. */
+/* Merges the splits: grid = (decode tokens, heads), block >= 32 threads.
+ * Warp 0 reads the splits' (max, sum) pairs side by side and turns them into
+ * weights in shared memory; then each thread's element of the head sums the
+ * splits' parts with their loads in flight together (one load after another,
+ * each behind a branch on the last, made the merge of 32 splits a chain of
+ * 64 round trips: 20 us at 1 x 4096 keys, docs/PERFORMANCE.md, session 5).
+ * The sums run in split order, as before. */
 __global__ void combine_kernel(bf16 *out, const int32_t *decode_tokens, int heads, int head_dim,
                                int splits, const float *part_o, const float *part_ml)
 {
+    static_assert(SL_CUDA_ATTN_MAX_SPLITS % 32 == 0, "whole warps of splits");
+    __shared__ float weight[SL_CUDA_ATTN_MAX_SPLITS]; /* 0: an empty split */
+    __shared__ float weight_sum;
     sl::pdl_wait(); /* first: see sl::launch */
     const int ti = blockIdx.x, head = blockIdx.y;
     const int t = decode_tokens[ti];
     const size_t part0 = ((size_t)ti * heads + head) * splits;
 
-    float mx = -INFINITY;
-    for (int s = 0; s < splits; s++)
-        if (part_ml[(part0 + s) * 2 + 1] > 0.0f)
-            mx = fmaxf(mx, part_ml[(part0 + s) * 2]);
-    for (int d = threadIdx.x; d < head_dim; d += blockDim.x) {
-        float wsum = 0.0f, o = 0.0f;
-        for (int s = 0; s < splits; s++) {
-            const float l = part_ml[(part0 + s) * 2 + 1];
-            if (l > 0.0f) {
-                const float w = l * exp2f(part_ml[(part0 + s) * 2] - mx);
-                wsum += w;
-                o += w * part_o[(part0 + s) * head_dim + d];
-            }
+    if (threadIdx.x < 32) {
+        float m[SL_CUDA_ATTN_MAX_SPLITS / 32], l[SL_CUDA_ATTN_MAX_SPLITS / 32];
+        float mx = -INFINITY;
+#pragma unroll
+        for (int i = 0; i < SL_CUDA_ATTN_MAX_SPLITS / 32; i++) {
+            const int s = threadIdx.x + 32 * i;
+            m[i] = s < splits ? part_ml[(part0 + s) * 2] : -INFINITY;
+            l[i] = s < splits ? part_ml[(part0 + s) * 2 + 1] : 0.0f;
+            if (l[i] > 0.0f)
+                mx = fmaxf(mx, m[i]);
         }
-        out[(size_t)t * heads * head_dim + (size_t)head * head_dim + d] = sl::to_bf(o / wsum);
+        mx = sl::warp_max(mx);
+#pragma unroll
+        for (int i = 0; i < SL_CUDA_ATTN_MAX_SPLITS / 32; i++) {
+            const int s = threadIdx.x + 32 * i;
+            if (s < splits)
+                weight[s] = l[i] > 0.0f ? l[i] * exp2f(m[i] - mx) : 0.0f;
+        }
+        __syncwarp();
+        if (threadIdx.x == 0) {
+            float sum = 0.0f;
+            for (int s = 0; s < splits; s++)
+                sum += weight[s];
+            weight_sum = sum;
+        }
+    }
+    __syncthreads();
+    for (int d = threadIdx.x; d < head_dim; d += blockDim.x) {
+        float o = 0.0f;
+#pragma unroll 8
+        for (int s = 0; s < splits; s++) {
+            const float w = weight[s];
+            const float v = w > 0.0f ? part_o[(part0 + s) * head_dim + d] : 0.0f;
+            if (w > 0.0f)
+                o += w * v;
+        }
+        out[(size_t)t * heads * head_dim + (size_t)head * head_dim + d] = sl::to_bf(o / weight_sum);
     }
 }
 

@@ -231,8 +231,9 @@ static void bench_prefill(int seqs, int len)
 }
 
 /* Bandwidth of the decode kernel: SEQS tokens, each attending to CTX cached
- * positions, Llama-3.1-8B's attention shape (information, not a test). */
-static void bench_decode(int seqs, int ctx)
+ * positions, Llama-3.1-8B's attention shape (information, not a test);
+ * SPLITS 0: as sl_cuda_attention_splits chooses. */
+static void bench_decode(int seqs, int ctx, int splits)
 {
     const int heads = 32, kv = 8, hd = 128, bs = 16, q_ld = (heads + 2 * kv) * hd;
     int nbps = (ctx + bs - 1) / bs;
@@ -248,7 +249,8 @@ static void bench_decode(int seqs, int ctx)
         seq_of[s] = s;
         dec[s] = s;
     }
-    int splits = sl_cuda_attention_splits(seqs, heads, kv, hd, ctx, 132);
+    if (splits <= 0)
+        splits = sl_cuda_attention_splits(seqs, heads, kv, hd, ctx, 132);
     void *d_kc = gc_device(cache * 2), *d_vc = gc_device(cache * 2);
     void *d_q = gc_device((size_t)seqs * q_ld * 2), *d_out = gc_device((size_t)seqs * heads * hd * 2);
     float *d_ws = gc_device(sl_cuda_attention_workspace_floats(seqs, heads, hd, splits) * 4 + 16);
@@ -288,9 +290,16 @@ int main(int argc, char **argv)
     run_case(&rng, 8, 4, 32, 24, 40);
     if (argc > 1 && strcmp(argv[1], "--bench") == 0) {
         bench_prefill(8, 4096);
-        bench_decode(256, 1500);
-        bench_decode(64, 384);
-        bench_decode(1, 4096);
+        bench_decode(256, 1500, 0);
+        bench_decode(64, 384, 0);
+        bench_decode(1, 4096, 0);
+        /* the split counts around the chosen ones */
+        for (int sp = 1; sp <= 8; sp *= 2) {
+            bench_decode(64, 384, sp);
+            bench_decode(32, 1000, sp);
+            bench_decode(128, 1000, sp);
+            bench_decode(512, 700, sp);
+        }
     }
     return gc_finish();
 }
