@@ -118,16 +118,8 @@ prefill_kernel(bf16 *out, const bf16 *q, int q_ld, const bf16 *k_cache, const bf
     uint32_t qf[KC][4];
     {
         const uint16_t *qb = reinterpret_cast<const uint16_t *>(q) + (size_t)head * HD;
-        const uint16_t *q0 = qb + (size_t)(t0 + (r0 < cnt ? r0 : 0)) * q_ld;
-        const uint16_t *q1 = qb + (size_t)(t0 + (r1 < cnt ? r1 : 0)) * q_ld;
-#pragma unroll
-        for (int kc = 0; kc < KC; kc++) {
-            const int col = kc * 16 + 2 * c;
-            qf[kc][0] = r0 < cnt ? *reinterpret_cast<const uint32_t *>(q0 + col) : 0u;
-            qf[kc][1] = r1 < cnt ? *reinterpret_cast<const uint32_t *>(q1 + col) : 0u;
-            qf[kc][2] = r0 < cnt ? *reinterpret_cast<const uint32_t *>(q0 + col + 8) : 0u;
-            qf[kc][3] = r1 < cnt ? *reinterpret_cast<const uint32_t *>(q1 + col + 8) : 0u;
-        }
+        load_q_fragments<KC>(qf, qb + (size_t)(t0 + (r0 < cnt ? r0 : 0)) * q_ld, r0 < cnt,
+                             qb + (size_t)(t0 + (r1 < cnt ? r1 : 0)) * q_ld, r1 < cnt, c);
     }
 
     float o[DN][4];

@@ -84,6 +84,25 @@ __device__ __forceinline__ void load_kv_tile(uint16_t *ks, uint16_t *vs, const b
     cp_async_commit();
 }
 
+/* The A fragments (mma.m16n8k16) of two query rows, g and g + 8 of the tile,
+ * over the KC chunks of 16 head dims, straight from global memory: Q0, Q1
+ * point at the rows (head dims 0 ..), IN0, IN1 say whether they are rows of
+ * the tile at all (zeros otherwise; Q0, Q1 must still be readable). C: lane
+ * % 4. */
+template <int KC>
+__device__ __forceinline__ void load_q_fragments(uint32_t (&qf)[KC][4], const uint16_t *q0,
+                                                 bool in0, const uint16_t *q1, bool in1, int c)
+{
+#pragma unroll
+    for (int kc = 0; kc < KC; kc++) {
+        const int col = kc * 16 + 2 * c;
+        qf[kc][0] = in0 ? *reinterpret_cast<const uint32_t *>(q0 + col) : 0u;
+        qf[kc][1] = in1 ? *reinterpret_cast<const uint32_t *>(q1 + col) : 0u;
+        qf[kc][2] = in0 ? *reinterpret_cast<const uint32_t *>(q0 + col + 8) : 0u;
+        qf[kc][3] = in1 ? *reinterpret_cast<const uint32_t *>(q1 + col + 8) : 0u;
+    }
+}
+
 /* ldmatrix: lanes 8i..8i+7 give the row addresses of 8x8 matrix i; lane t
  * receives, in register i, matrix i's elements (t / 4, 2 (t % 4) .. + 1), or
  * with .trans (2 (t % 4) .. + 1, t / 4): exactly a B fragment of rows that

@@ -340,16 +340,8 @@ decode_mma_kernel(bf16 *out, const bf16 *q, int q_ld, const bf16 *k_cache,
     {
         const int r0 = g, r1 = g + 8;
         const uint16_t *qt = reinterpret_cast<const uint16_t *>(q) + (size_t)t * q_ld;
-        const uint16_t *q0 = qt + (size_t)(head0 + (r0 < nrows ? r0 : 0)) * HD;
-        const uint16_t *q1 = qt + (size_t)(head0 + (r1 < nrows ? r1 : 0)) * HD;
-#pragma unroll
-        for (int kc = 0; kc < KC; kc++) {
-            const int col = kc * 16 + 2 * c;
-            qf[kc][0] = r0 < nrows ? *reinterpret_cast<const uint32_t *>(q0 + col) : 0u;
-            qf[kc][1] = r1 < nrows ? *reinterpret_cast<const uint32_t *>(q1 + col) : 0u;
-            qf[kc][2] = r0 < nrows ? *reinterpret_cast<const uint32_t *>(q0 + col + 8) : 0u;
-            qf[kc][3] = r1 < nrows ? *reinterpret_cast<const uint32_t *>(q1 + col + 8) : 0u;
-        }
+        load_q_fragments<KC>(qf, qt + (size_t)(head0 + (r0 < nrows ? r0 : 0)) * HD, r0 < nrows,
+                             qt + (size_t)(head0 + (r1 < nrows ? r1 : 0)) * HD, r1 < nrows, c);
     }
     const float qscale = scale * kLog2e;
 
