@@ -27,7 +27,7 @@ typedef struct {
 
 static const seq_shape_t seqs_def[] = {
     {0, 100}, {37, 20}, {200, 1}, {1500, 1}, {5, 3}, {64, 64}, {0, 16}, {911, 1}, {0, 1},
-    {300, 70},
+    {300, 70}, {0, 300}, {400, 200}, /* three and two prefill tiles */
 };
 #define NSEQ ((int)(sizeof(seqs_def) / sizeof(seqs_def[0])))
 
@@ -93,14 +93,14 @@ static void run_case(uint64_t *rng, int heads, int kv_heads, int hd, int bs, int
             flat[nflat++] = tables[s][k];
     }
     int32_t *dec_split = gc_malloc((size_t)T * 4), *dec_all = gc_malloc((size_t)T * 4);
-    int32_t *tiles = gc_malloc((size_t)(T / 64 + NSEQ + 1) * 16);
+    int32_t *tiles = gc_malloc((size_t)(T / SL_CUDA_ATTN_TILE + NSEQ + 1) * 16);
     int nd = 0, ntile = 0, t0 = 0, max_keys = 1;
     for (int s = 0; s < NSEQ; s++) {
         int n = seqs_def[s].count;
         if (n >= 16 && sl_cuda_attention_prefill_supported(hd)) {
-            for (int k = 0; k < n; k += 64, ntile++) {
+            for (int k = 0; k < n; k += SL_CUDA_ATTN_TILE, ntile++) {
                 tiles[ntile * 4] = t0 + k;
-                tiles[ntile * 4 + 1] = n - k < 64 ? n - k : 64;
+                tiles[ntile * 4 + 1] = n - k < SL_CUDA_ATTN_TILE ? n - k : SL_CUDA_ATTN_TILE;
                 tiles[ntile * 4 + 2] = s;
                 tiles[ntile * 4 + 3] = 0;
             }
@@ -193,7 +193,7 @@ static void bench_prefill(int seqs, int len)
     size_t cache = (size_t)seqs * nbps * bs * kv * hd;
     int32_t *pos = gc_malloc((size_t)T * 4), *seq_of = gc_malloc((size_t)T * 4);
     int32_t *offs = gc_malloc((size_t)seqs * 4), *flat = gc_malloc((size_t)seqs * nbps * 4);
-    int32_t *tiles = gc_malloc((size_t)T / 64 * 16);
+    int32_t *tiles = gc_malloc(((size_t)T / SL_CUDA_ATTN_TILE + 1) * 16);
     int nt = 0;
     for (int s = 0; s < seqs; s++) {
         offs[s] = s * nbps;
@@ -203,9 +203,9 @@ static void bench_prefill(int seqs, int len)
             pos[s * len + i] = i;
             seq_of[s * len + i] = s;
         }
-        for (int k = 0; k < len; k += 64, nt++) {
+        for (int k = 0; k < len; k += SL_CUDA_ATTN_TILE, nt++) {
             tiles[nt * 4] = s * len + k;
-            tiles[nt * 4 + 1] = 64;
+            tiles[nt * 4 + 1] = SL_CUDA_ATTN_TILE;
             tiles[nt * 4 + 2] = s;
             tiles[nt * 4 + 3] = 0;
         }
