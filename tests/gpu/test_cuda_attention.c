@@ -252,7 +252,8 @@ static void bench_decode(int seqs, int ctx, int splits)
     if (splits <= 0)
         splits = sl_cuda_attention_splits(seqs, heads, kv, hd, ctx, 132);
     void *d_kc = gc_device(cache * 2), *d_vc = gc_device(cache * 2);
-    void *d_q = gc_device((size_t)seqs * q_ld * 2), *d_out = gc_device((size_t)seqs * heads * hd * 2);
+    void *d_q = gc_device((size_t)seqs * q_ld * 2);
+    void *d_out = gc_device((size_t)seqs * heads * hd * 2);
     float *d_ws = gc_device(sl_cuda_attention_workspace_floats(seqs, heads, hd, splits) * 4 + 16);
     GPU_CHECK(cudaMemset(d_kc, 0x3c, cache * 2));
     GPU_CHECK(cudaMemset(d_vc, 0x3c, cache * 2));
@@ -265,10 +266,16 @@ static void bench_decode(int seqs, int ctx, int splits)
                              .num_decode = seqs, .splits = splits};
     sl_cuda_attn_shape_t sh = {.num_heads = heads, .num_kv_heads = kv, .head_dim = hd,
                                .block_size = bs, .scale = 0.08838834764f};
-    double t = time_attention(d_out, d_q, q_ld, d_kc, d_vc, &m, &sh, d_ws, 10), bytes = (double)seqs * ctx * kv * hd * 2 * 2;
+    double t = time_attention(d_out, d_q, q_ld, d_kc, d_vc, &m, &sh, d_ws, 10);
+    double bytes = (double)seqs * ctx * kv * hd * 2 * 2;
     printf("bench decode attention %d tokens x %d keys (GQA 4, hd 128, %d splits): %.1f us, "
            "%.0f GB/s of K/V\n",
            seqs, ctx, splits, t * 1e6, bytes / t / 1e9);
+    const void *dev[] = {d_kc, d_vc, d_q, d_out, d_ws, m.positions, m.seq_of, m.block_offset,
+                         m.block_tables, m.decode_tokens};
+    for (size_t i = 0; i < sizeof(dev) / sizeof(dev[0]); i++)
+        cudaFree((void *)dev[i]);
+    free(pos), free(seq_of), free(offs), free(flat), free(dec);
 }
 
 int main(int argc, char **argv)
