@@ -47,6 +47,13 @@ tests_tp1() {
 bench_tp1() {
     run bench_8b_bs1 90 "$B/slinfer" bench --model $M/llama-3.1-8b --load-format dummy \
         --batch-size 1 --input-len 128 --output-len 256 --runs 3
+    run bench_8b_bs1_4000 90 "$B/slinfer" bench --model $M/llama-3.1-8b --load-format dummy \
+        --batch-size 1 --input-len 4000 --output-len 128 --runs 2
+    # one TP 2 rank's own work (its shapes at TP 1, no all-reduce): what TP 2 can reach
+    run bench_8b_tp2_rank_bs1 90 "$B/slinfer" bench --model tests/gpu/configs/llama-3.1-8b-tp2-rank \
+        --load-format dummy --batch-size 1 --input-len 128 --output-len 256 --runs 3
+    run bench_8b_prefill_32k 90 "$B/slinfer" bench --model $M/llama-3.1-8b --load-format dummy \
+        --batch-size 1 --input-len 32768 --output-len 1 --runs 2
     run bench_8b_bs1_nograph 60 "$B/slinfer" bench --model $M/llama-3.1-8b --load-format dummy \
         --batch-size 1 --input-len 128 --output-len 256 --runs 1 --disable-cuda-graph
     run bench_8b_bs64 90 "$B/slinfer" bench --model $M/llama-3.1-8b --load-format dummy \
@@ -88,7 +95,8 @@ bench_tp2() {
 }
 sanitizers() {
     run memcheck_kernels 120 compute-sanitizer --tool memcheck "$B/test_cuda_kernels"
-    run racecheck_attention 150 compute-sanitizer --tool racecheck "$B/test_cuda_attention"
+    run racecheck_attention 300 compute-sanitizer --tool racecheck "$B/test_cuda_attention" \
+        --quick
     run memcheck_sampling 300 compute-sanitizer --tool memcheck "$B/test_cuda_sampling" --quick
     run racecheck_sampling 300 compute-sanitizer --tool racecheck "$B/test_cuda_sampling" --quick
     # Two GPUs writing each other's memory; racecheck (shared memory only) has nothing to
