@@ -25,7 +25,7 @@
  *   masked; the blocks of a sequence's last tiles, which see the most keys,
  *   start first.
  *
- * Scores live in the log2 domain (scale * log2(e) folded into q), so the
+ * Scores live in the log2 domain (each one times scale * log2(e)), so the
  * exponentials are exp2f.
  */
 #include "config.h"
