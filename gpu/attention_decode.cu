@@ -29,7 +29,7 @@ using namespace sl::attn;
 
 constexpr int kHalfWarps = kThreads / 16;
 constexpr int kUnroll = 4;    /* keys per half-warp in flight */
-constexpr int kMinChunk = 64; /* fewest keys a split takes    */
+constexpr int kMinChunk = SL_CUDA_ATTN_MIN_SPLIT_KEYS;
 
 /* EPL bf16 (head_dim / 16 per lane) loaded with the widest aligned access. */
 template <int EPL> struct Raw {

@@ -85,6 +85,7 @@ sl_status_t sl_cuda_qkv_rope_store_bf16(uint16_t *qkv, const float *bias, const 
 /* ---- attention.cu ----------------------------------------------------------- */
 
 #define SL_CUDA_ATTN_MAX_SPLITS 32
+#define SL_CUDA_ATTN_MIN_SPLIT_KEYS 64 /* fewest keys a decode split takes */
 #define SL_CUDA_ATTN_TILE 64 /* query tokens per prefill tile */
 
 /* How a step's tokens are split between the two attention kernels (all

@@ -11,7 +11,7 @@
 #include "backend/cuda/cuda_internal.h"
 #include "sl_check.h"
 
-enum { kSms = 132, kMinKeys = 64 /* fewest keys a split takes (attention_decode.cu) */ };
+enum { kSms = 132, kMinKeys = SL_CUDA_ATTN_MIN_SPLIT_KEYS };
 
 /* Llama-3.1-8B's attention: 32 query heads, 8 KV heads, head_dim 128. */
 static int splits_8b(int tokens, int64_t keys)
