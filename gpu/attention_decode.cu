@@ -600,8 +600,80 @@ extern "C" int sl_cuda_attention_decode_supported(int head_dim)
            head_dim == 256;
 }
 
+namespace {
+
+/* Blocks of KERNEL (kThreads threads, SMEM bytes) an SM holds; 0: unknown. */
+template <class K> int blocks_per_sm(K kernel, size_t smem)
+{
+    int n = 0;
+    if ((smem > 48 * 1024 && cudaFuncSetAttribute(kernel,
+                                                  cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                                  (int)smem) != cudaSuccess) ||
+        cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, kernel, kThreads, smem) !=
+            cudaSuccess) {
+        (void)cudaGetLastError();
+        return 0;
+    }
+    return n;
+}
+
+template <int EPL> int decode_blocks_per_sm(int group)
+{
+    constexpr int HD = 16 * EPL;
+    if constexpr (EPL <= 8)
+        if (use_mma(HD))
+            return blocks_per_sm(decode_mma_kernel<HD>, decode_mma_smem<HD>());
+    const int gc = decode_group(group, HD);
+    const size_t smem = (size_t)kHalfWarps * gc * (HD + 2) * sizeof(float);
+    switch (gc) {
+    case 1: return blocks_per_sm(decode_kernel<EPL, 1>, smem);
+    case 2: return blocks_per_sm(decode_kernel<EPL, 2>, smem);
+    case 4: return blocks_per_sm(decode_kernel<EPL, 4>, smem);
+    default:
+        if constexpr (HD * 8 <= 1024)
+            return blocks_per_sm(decode_kernel<EPL, 8>, smem);
+        return 0;
+    }
+}
+
+} // namespace
+
+extern "C" int sl_cuda_attention_resident_blocks(int device, int num_heads, int num_kv_heads,
+                                                 int head_dim)
+{
+    int old = -1, sms = 0, per_sm = 0;
+    if (num_kv_heads <= 0 || !sl_cuda_attention_decode_supported(head_dim) ||
+        cudaGetDevice(&old) != cudaSuccess || cudaSetDevice(device) != cudaSuccess ||
+        cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device) != cudaSuccess) {
+        (void)cudaGetLastError();
+        if (old >= 0)
+            (void)cudaSetDevice(old);
+        return 0;
+    }
+    const int group = num_heads / num_kv_heads;
+    switch (head_dim) {
+    case 16: per_sm = decode_blocks_per_sm<1>(group); break;
+    case 32: per_sm = decode_blocks_per_sm<2>(group); break;
+    case 64: per_sm = decode_blocks_per_sm<4>(group); break;
+    case 128: per_sm = decode_blocks_per_sm<8>(group); break;
+    default: per_sm = decode_blocks_per_sm<16>(group); break;
+    }
+    (void)cudaSetDevice(old);
+    return per_sm * sms;
+}
+
+/*
+ * As many splits as keep the decode grid within one wave of the blocks the
+ * GPU holds at once (RESIDENT): a second, partial wave costs more than the
+ * longer splits save (docs/PERFORMANCE.md, 2026-11-29 session 6: 32 tokens x
+ * 1000-4000 keys ran 17-24 % faster in 1 split than in the 2 the earlier rule
+ * of two waves over the SMs chose, 8 and 16 tokens fastest in 4 and 2). Each
+ * split takes at least kMinChunk keys. Graphs round the count up to a power
+ * of two (cuda_step.c): where that would pass the wave, it is rounded down
+ * to one here.
+ */
 extern "C" int sl_cuda_attention_splits(int decode_tokens, int num_heads, int num_kv_heads,
-                                        int head_dim, int64_t max_keys, int sm_count)
+                                        int head_dim, int64_t max_keys, int resident)
 {
     const int group = num_heads / num_kv_heads;
     const int64_t per_token = use_mma(head_dim)
@@ -610,14 +682,20 @@ extern "C" int sl_cuda_attention_splits(int decode_tokens, int num_heads, int nu
     const int64_t blocks = (int64_t)decode_tokens * per_token;
     if (blocks <= 0)
         return 1;
-    const int64_t want = 2 * (int64_t)sm_count; /* two waves of blocks */
-    int64_t splits = blocks >= want ? 1 : (want + blocks - 1) / blocks;
-    int64_t useful = (max_keys + kMinChunk - 1) / kMinChunk;
+    int64_t splits = resident / blocks;
+    const int64_t useful = (max_keys + kMinChunk - 1) / kMinChunk;
     if (splits > useful)
         splits = useful;
     if (splits > SL_CUDA_ATTN_MAX_SPLITS)
         splits = SL_CUDA_ATTN_MAX_SPLITS;
-    return splits < 1 ? 1 : (int)splits;
+    if (splits <= 1)
+        return 1;
+    int64_t up = 1;
+    while (up < splits)
+        up *= 2;
+    if (blocks * up > resident)
+        splits = up / 2;
+    return (int)splits;
 }
 
 extern "C" size_t sl_cuda_attention_workspace_floats(int decode_tokens, int num_heads,

@@ -67,6 +67,71 @@ __host__ __device__ inline int threads_for(int npackets)
     return t > kMaxThreads ? kMaxThreads : t;
 }
 
+/*
+ * xn [dim] = RMSNorm(z) * weight of one row z [dim] that holds the residual
+ * sum already, computed by the calling block (whole warps, threads_for(dim /
+ * 8) <= V * blockDim.x <= kMaxThreads) as rmsnorm.cu's block of
+ * threads_for(dim / 8) threads computes its row: thread t stands for the
+ * threads u = t + i * blockDim.x (i < V), each summing the squares of
+ * packets u, u + threads, ... in order; then block_sum's tree and the same
+ * scaling. So a kernel can normalise its input itself, bit for bit as the
+ * norm kernel it replaces. HOLD: each thread loads its first packets of z
+ * and weight together and keeps them in registers (one round trip to L2
+ * instead of two, 16 V registers more); else z is read again and weight
+ * after the sum. xn may be shared memory; dim % 8 == 0, all 16-byte
+ * aligned. A barrier: every thread calls it, and xn is complete for all of
+ * them when it returns.
+ */
+template <int V, bool HOLD>
+__device__ __forceinline__ void norm_row_into(bf16 *xn, const bf16 *z, const bf16 *weight,
+                                              int dim, float eps)
+{
+    const int npackets = dim / 8, threads = threads_for(npackets);
+    const Bf16x8 *zp = reinterpret_cast<const Bf16x8 *>(z);      /* [npackets] */
+    const Bf16x8 *wp = reinterpret_cast<const Bf16x8 *>(weight); /* [npackets] */
+    Bf16x8 *out = reinterpret_cast<Bf16x8 *>(xn);                /* [npackets] */
+    float sum_sq[V];
+    Bf16x8 z0[HOLD ? V : 1], w0[HOLD ? V : 1]; /* HOLD: [i] packet u of z, weight */
+
+    if constexpr (HOLD) {
+#pragma unroll
+        for (int i = 0; i < V; i++) {
+            const int u = threadIdx.x + i * blockDim.x;
+            if (u < npackets) {
+                z0[i] = zp[u];
+                w0[i] = wp[u];
+            }
+        }
+    }
+#pragma unroll
+    for (int i = 0; i < V; i++) {
+        const int u = threadIdx.x + i * blockDim.x;
+        sum_sq[i] = 0.0f;
+        for (int p = u; p < npackets; p += threads) {
+            const Bf16x8 v = HOLD && p == u ? z0[HOLD ? i : 0] : zp[p];
+#pragma unroll
+            for (int k = 0; k < 8; k++)
+                sum_sq[i] = add_square(sum_sq[i], v.v[k]);
+        }
+    }
+    const float inv = inv_rms(block_sum<V>(sum_sq, threads), dim, eps);
+#pragma unroll
+    for (int i = 0; i < V; i++) {
+        const int u = threadIdx.x + i * blockDim.x;
+        for (int p = u; p < npackets; p += threads) {
+            const bool held = HOLD && p == u;
+            const Bf16x8 v = held ? z0[HOLD ? i : 0] : zp[p];
+            const Bf16x8 w = held ? w0[HOLD ? i : 0] : wp[p];
+            Bf16x8 y;
+#pragma unroll
+            for (int k = 0; k < 8; k++)
+                y.v[k] = scale(v.v[k], inv, w.v[k]);
+            out[p] = y;
+        }
+    }
+    __syncthreads();
+}
+
 } // namespace rms
 } // namespace sl
 

@@ -113,10 +113,17 @@ typedef struct sl_cuda_attn_shape {
 int sl_cuda_attention_prefill_supported(int head_dim);
 /* head_dim the decode kernel (and so the backend) takes: also 256. */
 int sl_cuda_attention_decode_supported(int head_dim);
+/* Blocks of the decode kernel for this shape that GPU DEVICE holds at once
+ * (its occupancy times its multiprocessors); 0 if the runtime cannot say. */
+int sl_cuda_attention_resident_blocks(int device, int num_heads, int num_kv_heads,
+                                      int head_dim);
 /* Key splits for DECODE_TOKENS tokens whose contexts are at most MAX_KEYS
- * long: enough blocks for two waves over SM_COUNT multiprocessors. */
+ * long: as many as keep the decode grid within RESIDENT blocks (one wave;
+ * sl_cuda_attention_resident_blocks), at least SL_CUDA_ATTN_MIN_SPLIT_KEYS
+ * keys each, and a power of two where rounding up to one would pass the
+ * wave. */
 int sl_cuda_attention_splits(int decode_tokens, int num_heads, int num_kv_heads, int head_dim,
-                             int64_t max_keys, int sm_count);
+                             int64_t max_keys, int resident);
 /* Float32 workspace the decode kernel needs with SPLITS > 1. */
 size_t sl_cuda_attention_workspace_floats(int decode_tokens, int num_heads, int head_dim,
                                           int splits);
@@ -154,6 +161,34 @@ sl_status_t sl_cuda_gemv_bf16(void *out, int out_f32, int64_t ldo, const uint16_
                               int64_t ldx, const uint16_t *w, int n, int out_dim, int in_dim,
                               cudaStream_t stream);
 
+/* Whether the batch-1 GEMVs cap their blocks an SM so that they spread
+ * evenly over the SMs in the fewest waves (gpu/gemv.cuh), process-wide; off
+ * until set. SLINFER_GEMV_BALANCE (0/1), where set, overrides ON. */
+void sl_cuda_gemv_set_balance(int on);
+
+/* Batch 1: residual [1, out_dim] += x [1, in_dim] W^T, where the RMSNorm
+ * after the projection runs inside the next GEMV (sl_cuda_gemv_norm_t): the
+ * product rounded to bf16 as sl_cuda_gemv_bf16 stores it, then added as
+ * sl_cuda_rmsnorm_bf16 adds x into the residual. The operands of
+ * sl_cuda_gemv_supported (n = 1). */
+sl_status_t sl_cuda_gemv_residual_bf16(uint16_t *residual, const uint16_t *x,
+                                       const uint16_t *w, int out_dim, int in_dim,
+                                       cudaStream_t stream);
+
+/* The RMSNorm before a fused GEMV, done inside it: x is then the residual
+ * row z [1, in_dim] (sl_cuda_gemv_residual_bf16 summed into it) and every
+ * block of the GEMV normalises it into shared memory first, the same bits
+ * as sl_cuda_rmsnorm_bf16(xn, ., z) followed by the GEMV of xn. At batch 1
+ * that is one norm kernel fewer before each fused GEMV. */
+typedef struct {
+    const uint16_t *weight; /* [in_dim] bf16 */
+    float eps;
+} sl_cuda_gemv_norm_t;
+
+/* Whether a fused GEMV takes a norm over Z with WEIGHT: one row, the
+ * operands of sl_cuda_gemv_supported, in_dim at most 24576. */
+int sl_cuda_gemv_norm_supported(int n, int in_dim, const void *z, const void *weight);
+
 /* The fused GEMVs below run one warp per output row for any n (1..8): the
  * same products, bit for bit, as sl_cuda_gemv_bf16 where it runs one warp
  * per row too (n < sl_cuda_gemv_mma_min_rows(): batch 1, where fusing pays,
@@ -164,10 +199,13 @@ sl_status_t sl_cuda_gemv_bf16(void *out, int out_f32, int64_t ldo, const uint16_
  * rows (the operands sl_cuda_gemv_supported takes; no bias); bit-identical
  * to sl_cuda_gemv_bf16 into [n, 2 inter] then sl_cuda_silu_mul_bf16:
  *   act [n, lda] bf16, columns [0, inter); x [n, ldx] bf16;
- *   w_gu [2 inter, in_dim] bf16 (gate rows, then up rows) */
+ *   w_gu [2 inter, in_dim] bf16 (gate rows, then up rows)
+ * NORM (or NULL): x is the residual row, normalised in the kernel first.
+ * So is RoPE's below. */
 sl_status_t sl_cuda_gemv_silu_bf16(uint16_t *act, int64_t lda, const uint16_t *x,
                                    int64_t ldx, const uint16_t *w_gu, int n, int inter,
-                                   int in_dim, cudaStream_t stream);
+                                   int in_dim, const sl_cuda_gemv_norm_t *norm,
+                                   cudaStream_t stream);
 
 /* The QKV projection at decode fused with sl_cuda_qkv_rope_store_bf16 for a
  * model without q/k norm (one kernel fewer per layer): the same bits as
@@ -184,7 +222,7 @@ sl_status_t sl_cuda_gemv_rope_store_bf16(uint16_t *qkv, const uint16_t *x, int64
                                          const float *sin_table, const int32_t *positions,
                                          const int64_t *slots, int heads, int kv_heads,
                                          int head_dim, uint16_t *k_cache, uint16_t *v_cache,
-                                         cudaStream_t stream);
+                                         const sl_cuda_gemv_norm_t *norm, cudaStream_t stream);
 
 /* ---- sampling.cu ------------------------------------------------------------ */
 

@@ -9,7 +9,8 @@
  * the decode kernel, with one split and with several (flash-decoding), with
  * and without a sliding window. Outputs are NaN-poisoned. Exit 77 without a
  * GPU. --quick: one case per head_dim (and the small pages), for the
- * sanitizers, under which the whole set takes minutes; --bench: all cases,
+ * sanitizers, under which the whole set takes minutes; --bench-splits: the
+ * decode kernel at 8-32 tokens x 1000-4000 keys and 1-8 splits; --bench: all cases,
  * then timings.
  *
  * Limit: relative L2 1e-2. The twin is float32 throughout on the same bf16
@@ -252,7 +253,8 @@ static void bench_decode(int seqs, int ctx, int splits)
         dec[s] = s;
     }
     if (splits <= 0)
-        splits = sl_cuda_attention_splits(seqs, heads, kv, hd, ctx, 132);
+        splits = sl_cuda_attention_splits(seqs, heads, kv, hd, ctx,
+                                          sl_cuda_attention_resident_blocks(0, heads, kv, hd));
     void *d_kc = gc_device(cache * 2), *d_vc = gc_device(cache * 2);
     void *d_q = gc_device((size_t)seqs * q_ld * 2);
     void *d_out = gc_device((size_t)seqs * heads * hd * 2);
@@ -301,6 +303,15 @@ int main(int argc, char **argv)
     run_case(&rng, 8, 2, 128, 7, 0);
     if (!quick)
         run_case(&rng, 8, 4, 32, 24, 40);
+    if (argc > 1 && strcmp(argv[1], "--bench-splits") == 0) {
+        /* decode batches of 8-32 at 1000-4000 keys, every split count up to
+         * 8, and the one the engine picks (0): the data for the split rule */
+        const int tokens[] = {8, 16, 32}, keys[] = {1000, 2000, 4000};
+        for (int t = 0; t < 3; t++)
+            for (int k = 0; k < 3; k++)
+                for (int sp = 0; sp <= 8; sp = sp == 0 ? 1 : sp * 2)
+                    bench_decode(tokens[t], keys[k], sp);
+    }
     if (argc > 1 && strcmp(argv[1], "--bench") == 0) {
         bench_prefill(8, 4096);
         bench_decode(256, 1500, 0);

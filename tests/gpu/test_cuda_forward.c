@@ -14,8 +14,9 @@
  * (padded to a captured size: the first runs eagerly and captures, the
  * rest replay the CUDA graph), a chunked prefill beside decodes, a sequence
  * sharing another's first two KV blocks (a prefix hit: the prefill reads
- * cached blocks), and greedy steps on the GPU (sl_cuda_backend_forward_greedy)
- * checked against the argmax of the GPU's and the CPU's logits. Then the
+ * cached blocks), greedy steps on the GPU (sl_cuda_backend_forward_greedy)
+ * checked against the argmax of the GPU's and the CPU's logits, and batch-1
+ * decode steps (the fused GEMVs' path). Then the
  * same again with CUDA graphs off, and once with the weights generated on
  * the GPU (dummy) against the CPU on host-generated dummy weights.
  *
@@ -192,6 +193,13 @@ static void scenario(const char *name, sl_backend_t *cpu, sl_backend_t *gpu, int
         run_step(R, decode4, 4, "decode x4 + greedy", 1);
     part_t longer[] = {{0, 70, 1}, {3, 1, 1}};
     run_step(R, longer, 2, "chunk of 70 after 109 + decode", 0);
+    /* Batch 1, where the GEMVs take the norms, RoPE and SiLU into their
+     * kernels (at TP 1 the norms, too: the residual stream then never
+     * holds x separately) */
+    part_t single[] = {{3, 1, 1}};
+    for (int i = 0; i < 3; i++)
+        run_step(R, single, 1, i == 0 ? "decode x1 (eager, capture)" : "decode x1 (graph)", 0);
+    run_step(R, single, 1, "decode x1 + greedy", 1);
     printf("%s: %d steps, worst logits rel_l2 %.2e; greedy: %d rows, %d with a safe margin\n",
            name, R->steps, R->worst, R->greedy_checked, R->greedy_compared);
     free(R);

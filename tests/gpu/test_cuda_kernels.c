@@ -4,8 +4,10 @@
  * the fused QKV bias / q-k norm / RoPE / KV store, the GEMV (bf16 and
  * float32 outputs, 1..8 rows, one warp per row or on the tensor cores; with
  * SiLU, with the RoPE/KV store fused: bitwise against the separate kernels
- * where the GEMV also runs one warp per row), argmax, and the dummy weight generator (bit
- * for bit). Outputs are NaN-poisoned before each launch. Exit 77 without a
+ * where the GEMV also runs one warp per row; at batch 1 with the RMSNorm
+ * inside, and adding into the residual stream: bitwise against
+ * sl_cuda_rmsnorm_bf16 and the plain kernels), argmax, and the dummy weight
+ * generator (bit for bit). Outputs are NaN-poisoned before each launch. Exit 77 without a
  * GPU.
  *
  *   test_cuda_kernels           the test
@@ -257,10 +259,78 @@ static void check_gemv(uint64_t *rng, int n, int out_dim, int in_dim, int f32)
     free(w), free(x), free(gb), free(xf), free(want), free(got);
 }
 
+/* The batch-1 GEMV adding its product into the residual stream
+ * (sl_cuda_gemv_residual_bf16) against the GEMV into x then the residual add
+ * of sl_cuda_rmsnorm_bf16: the residual bitwise the same. */
+static void check_gemv_residual(uint64_t *rng, int out_dim, int in_dim)
+{
+    size_t wn = (size_t)out_dim * in_dim;
+    sl_bf16_t *w = gc_malloc(wn * 2), *x = gc_malloc((size_t)in_dim * 2);
+    sl_bf16_t *res = gc_malloc((size_t)out_dim * 2), *norm_w = gc_malloc((size_t)out_dim * 2);
+    sl_bf16_t *got[2] = {gc_malloc((size_t)out_dim * 2), gc_malloc((size_t)out_dim * 2)};
+    char what[96];
+
+    gc_random_bf16(rng, w, NULL, wn, -1, 1);
+    gc_random_bf16(rng, x, NULL, (size_t)in_dim, -1, 1);
+    gc_random_bf16(rng, res, NULL, (size_t)out_dim, -8, 8);
+    gc_random_bf16(rng, norm_w, NULL, (size_t)out_dim, 0.5, 1.5);
+    void *d_w = gc_upload(w, wn * 2), *d_x = gc_upload(x, (size_t)in_dim * 2);
+    void *d_nw = gc_upload(norm_w, (size_t)out_dim * 2), *d_o = gc_device((size_t)out_dim * 2);
+    void *d_xn = gc_device((size_t)out_dim * 2);
+    void *d_res[2] = {gc_upload(res, (size_t)out_dim * 2), gc_upload(res, (size_t)out_dim * 2)};
+    if (sl_cuda_gemv_bf16(d_o, 0, out_dim, d_x, in_dim, d_w, 1, out_dim, in_dim, 0) != SL_OK ||
+        sl_cuda_rmsnorm_bf16(d_xn, d_o, d_res[0], d_nw, 1, out_dim, 1e-5f, 0) != SL_OK ||
+        sl_cuda_gemv_residual_bf16(d_res[1], d_x, d_w, out_dim, in_dim, 0) != SL_OK)
+        exit(EXIT_FAILURE);
+    for (int f = 0; f < 2; f++)
+        gc_download(got[f], d_res[f], (size_t)out_dim * 2);
+    snprintf(what, sizeof(what), "gemv into the residual %dx%d vs gemv + rmsnorm's add",
+             out_dim, in_dim);
+    report_fused(what, 1, got[1], got[0], (size_t)out_dim);
+    cudaFree(d_w), cudaFree(d_x), cudaFree(d_nw), cudaFree(d_o), cudaFree(d_xn);
+    cudaFree(d_res[0]), cudaFree(d_res[1]);
+    free(w), free(x), free(res), free(norm_w), free(got[0]), free(got[1]);
+}
+
+/* NORM: x is a residual row that a fused GEMV normalises itself
+ * (sl_cuda_gemv_norm_t, random weights around 1); the unfused kernels it is
+ * compared with take sl_cuda_rmsnorm_bf16's output of it instead. */
+typedef struct {
+    const void *x;                    /* what the unfused kernels take */
+    const sl_cuda_gemv_norm_t *norm;  /* what the fused one takes, or NULL */
+    sl_cuda_gemv_norm_t spec;
+    void *d_weight, *d_xn;
+} norm_input_t;
+
+static void norm_input(norm_input_t *in, uint64_t *rng, const void *d_x, int n, int dim,
+                       int norm)
+{
+    *in = (norm_input_t){.x = d_x};
+    if (!norm)
+        return;
+    sl_bf16_t *w = gc_malloc((size_t)dim * 2);
+    gc_random_bf16(rng, w, NULL, (size_t)dim, 0.5, 1.5);
+    in->d_weight = gc_upload(w, (size_t)dim * 2);
+    in->d_xn = gc_device((size_t)n * dim * 2);
+    in->spec = (sl_cuda_gemv_norm_t){.weight = in->d_weight, .eps = 1e-5f};
+    in->norm = &in->spec;
+    if (sl_cuda_rmsnorm_bf16(in->d_xn, d_x, NULL, in->d_weight, n, dim, in->spec.eps, 0) !=
+        SL_OK)
+        exit(EXIT_FAILURE);
+    in->x = in->d_xn;
+    free(w);
+}
+
+static void norm_input_free(norm_input_t *in)
+{
+    cudaFree(in->d_weight), cudaFree(in->d_xn);
+}
+
 /* The fused gate/up GEMV + SiLU against the two kernels it replaces (bit
- * for bit) and against the C twins (sl_cpu_matmul, then sl_cpu_silu_mul on
- * the bf16-rounded products, as the GPU rounds them). */
-static void check_gemv_silu(uint64_t *rng, int n, int inter, int in_dim)
+ * for bit; NORM: against RMSNorm and the two) and against the C twins
+ * (sl_cpu_matmul, then sl_cpu_silu_mul on the bf16-rounded products, as the
+ * GPU rounds them). */
+static void check_gemv_silu(uint64_t *rng, int n, int inter, int in_dim, int norm)
 {
     size_t wn = (size_t)2 * inter * in_dim, xn = (size_t)n * in_dim, on = (size_t)n * inter;
     size_t gn = (size_t)n * 2 * inter;
@@ -284,20 +354,26 @@ static void check_gemv_silu(uint64_t *rng, int n, int inter, int in_dim)
     sl_cpu_silu_mul(want, gate, up, on);
     void *d_w = gc_upload(w, wn * 2), *d_x = gc_upload(x, xn * 2);
     void *d_gu = gc_device(gn * 2), *d_a1 = gc_device(on * 2), *d_a2 = gc_device(on * 2);
-    if (sl_cuda_gemv_silu_bf16(d_a1, inter, d_x, in_dim, d_w, n, inter, in_dim, 0) != SL_OK ||
-        sl_cuda_gemv_bf16(d_gu, 0, 2 * inter, d_x, in_dim, d_w, n, 2 * inter, in_dim, 0) !=
+    norm_input_t in;
+    norm_input(&in, rng, d_x, n, in_dim, norm);
+    if (sl_cuda_gemv_silu_bf16(d_a1, inter, d_x, in_dim, d_w, n, inter, in_dim, in.norm, 0) !=
+            SL_OK ||
+        sl_cuda_gemv_bf16(d_gu, 0, 2 * inter, in.x, in_dim, d_w, n, 2 * inter, in_dim, 0) !=
             SL_OK ||
         sl_cuda_silu_mul_bf16(d_a2, d_gu, n, inter, 0) != SL_OK)
         exit(EXIT_FAILURE);
+    norm_input_free(&in);
     gc_download(fused, d_a1, on * 2);
     gc_download(twok, d_a2, on * 2);
-    snprintf(what, sizeof(what), "gemv+silu n=%d inter=%d in=%d vs the two kernels", n, inter,
-             in_dim);
+    snprintf(what, sizeof(what), "gemv+silu n=%d inter=%d in=%d vs %s", n, inter, in_dim,
+             norm ? "rmsnorm + the two kernels" : "the two kernels");
     report_fused(what, n, fused, twok, on);
-    gc_bf16_to_float(got, fused, on);
-    double mx, rel = gc_rel_l2(got, want, on, &mx);
-    snprintf(what, sizeof(what), "gemv+silu n=%d inter=%d in=%d vs C", n, inter, in_dim);
-    gc_report(what, rel, mx, 1e-2);
+    if (!norm) { /* the C twins take x, not its norm */
+        gc_bf16_to_float(got, fused, on);
+        double mx, rel = gc_rel_l2(got, want, on, &mx);
+        snprintf(what, sizeof(what), "gemv+silu n=%d inter=%d in=%d vs C", n, inter, in_dim);
+        gc_report(what, rel, mx, 1e-2);
+    }
     cudaFree(d_w), cudaFree(d_x), cudaFree(d_gu), cudaFree(d_a1), cudaFree(d_a2);
     free(w), free(x), free(fused), free(twok), free(xf), free(gu), free(gate), free(up);
     free(want), free(got);
@@ -386,7 +462,7 @@ static void bench_gemv(int n, int out_dim, int in_dim, int silu)
             GPU_CHECK(cudaEventRecord(a, 0));
         if (silu)
             (void)sl_cuda_gemv_silu_bf16(o, out_dim / 2, x, in_dim, w[i % sets], n, out_dim / 2,
-                                         in_dim, 0);
+                                         in_dim, NULL, 0);
         else
             (void)sl_cuda_gemv_bf16(o, 0, out_dim, x, in_dim, w[i % sets], n, out_dim, in_dim,
                                     0);
@@ -404,9 +480,10 @@ static void bench_gemv(int n, int out_dim, int in_dim, int silu)
 
 /* The QKV GEMV with the RoPE/KV store fused (sl_cuda_gemv_rope_store_bf16)
  * against the GEMV then sl_cuda_qkv_rope_store_bf16 on the same inputs: the
- * q columns and both caches bitwise the same. */
+ * q columns and both caches bitwise the same. NORM: the fused kernel
+ * normalises x itself, the unfused GEMV takes sl_cuda_rmsnorm_bf16's x. */
 static void check_gemv_rope(uint64_t *rng, int n, int heads, int kv_heads, int hd, int in_dim,
-                            int bias)
+                            int bias, int norm)
 {
     const int slots_n = 256;
     const int units = heads + 2 * kv_heads, out_dim = units * hd;
@@ -449,15 +526,18 @@ static void check_gemv_rope(uint64_t *rng, int n, int heads, int kv_heads, int h
         }
     }
     const float *bb = bias ? d_b : NULL;
-    if (sl_cuda_gemv_bf16(d[0][0], 0, out_dim, d_x, in_dim, d_w, n, out_dim, in_dim, 0) !=
+    norm_input_t in;
+    norm_input(&in, rng, d_x, n, in_dim, norm);
+    if (sl_cuda_gemv_bf16(d[0][0], 0, out_dim, in.x, in_dim, d_w, n, out_dim, in_dim, 0) !=
             SL_OK ||
         sl_cuda_qkv_rope_store_bf16(d[0][0], bb, NULL, NULL, 1e-6f, d_cos, d_sin, d_pos,
                                     d_slots, n, heads, kv_heads, hd, d[0][1], d[0][2],
                                     0) != SL_OK ||
         sl_cuda_gemv_rope_store_bf16(d[1][0], d_x, in_dim, d_w, bb, n, in_dim, d_cos, d_sin,
                                      d_pos, d_slots, heads, kv_heads, hd, d[1][1], d[1][2],
-                                     0) != SL_OK)
+                                     in.norm, 0) != SL_OK)
         exit(EXIT_FAILURE);
+    norm_input_free(&in);
     for (int f = 0; f < 2; f++) {
         gc_download(got[f][0], d[f][0], qn * 2);
         gc_download(got[f][1], d[f][1], cache * 2);
@@ -473,8 +553,9 @@ static void check_gemv_rope(uint64_t *rng, int n, int heads, int kv_heads, int h
         memcpy(cat[f] + (size_t)n * qc + cache, got[f][2], cache * 2);
     }
     snprintf(what, sizeof(what),
-             "gemv+rope n=%d heads=%d/%d hd=%d in=%d%s: q and the caches vs two kernels", n,
-             heads, kv_heads, hd, in_dim, bias ? " bias" : "");
+             "gemv+rope n=%d heads=%d/%d hd=%d in=%d%s%s: q and the caches vs %s", n, heads,
+             kv_heads, hd, in_dim, bias ? " bias" : "", norm ? " norm" : "",
+             norm ? "rmsnorm + two kernels" : "two kernels");
     report_fused(what, n, cat[1], cat[0], all);
     free(cat[0]), free(cat[1]);
     for (int f = 0; f < 2; f++)
@@ -513,13 +594,39 @@ int main(int argc, char **argv)
     check_gemv(&rng, 1, 1001, 14336, 0); /* long rows: cut into parts, a warp each */
     check_gemv(&rng, 1, 77, 8192, 1);
     for (int n = 1; n <= SL_CUDA_GEMV_MAX_ROWS; n += 3)
-        check_gemv_silu(&rng, n, 200 + 8 * n, 256 + 128 * n);
-    check_gemv_silu(&rng, 1, 7168, 4096); /* Llama-3.1-8B at TP 2 */
+        check_gemv_silu(&rng, n, 200 + 8 * n, 256 + 128 * n, 0);
+    check_gemv_silu(&rng, 1, 7168, 4096, 0); /* Llama-3.1-8B at TP 2 */
     for (int n = 1; n <= SL_CUDA_GEMV_MAX_ROWS; n += 2)
-        check_gemv_rope(&rng, n, 4, 2, 128, 256 + 64 * n, n % 3 == 0);
-    check_gemv_rope(&rng, 8, 6, 1, 16, 512, 1);      /* the smallest head */
-    check_gemv_rope(&rng, 1, 32, 8, 128, 4096, 0);   /* Llama-3.1-8B */
-    check_gemv_rope(&rng, 2, 14, 1, 128, 3584, 1);   /* Qwen2.5-7B at TP 2: bias, 1 KV head */
+        check_gemv_rope(&rng, n, 4, 2, 128, 256 + 64 * n, n % 3 == 0, 0);
+    check_gemv_rope(&rng, 8, 6, 1, 16, 512, 1, 0);    /* the smallest head */
+    check_gemv_rope(&rng, 1, 32, 8, 128, 4096, 0, 0); /* Llama-3.1-8B */
+    check_gemv_rope(&rng, 2, 14, 1, 128, 3584, 1, 0); /* Qwen2.5-7B at TP 2: bias, 1 KV head */
+    /* The norms inside the batch-1 GEMVs: rmsnorm.cu's block of 16 (32
+     * threads), 512, 640, 1024 and 2 x 1024 packets emulated by 256 threads. */
+    check_gemv_residual(&rng, 4096, 4096);  /* O of Llama-3.1-8B */
+    check_gemv_residual(&rng, 4096, 14336); /* down: rows cut into parts */
+    check_gemv_residual(&rng, 1000, 8192);
+    check_gemv_residual(&rng, 128, 520);
+    check_gemv_silu(&rng, 1, 7168, 4096, 1);  /* the wide build (896 blocks) */
+    check_gemv_silu(&rng, 1, 14336, 4096, 1); /* the lean build (1792 blocks) */
+    check_gemv_silu(&rng, 1, 300, 5120, 1);
+    check_gemv_silu(&rng, 1, 100, 8192, 1);
+    check_gemv_silu(&rng, 1, 40, 16384, 1);
+    check_gemv_silu(&rng, 1, 64, 128, 1);
+    check_gemv_rope(&rng, 1, 32, 8, 128, 4096, 0, 1); /* Llama-3.1-8B: lean (768 blocks) */
+    check_gemv_rope(&rng, 1, 16, 4, 128, 4096, 0, 1); /* at TP 2: wide (384 blocks) */
+    check_gemv_rope(&rng, 1, 28, 4, 128, 3584, 1, 1); /* Qwen2.5-7B: bias */
+    check_gemv_rope(&rng, 1, 4, 2, 16, 128, 0, 1);
+    /* Balanced launches (blocks an SM capped through unused shared memory,
+     * as TP 2 runs them): the same bits, on one TP 2 rank's shapes. */
+    sl_cuda_gemv_set_balance(1);
+    check_gemv(&rng, 1, 4096, 2048, 0);
+    check_gemv_residual(&rng, 4096, 7168);
+    check_gemv_silu(&rng, 1, 7168, 4096, 0);
+    check_gemv_silu(&rng, 1, 7168, 4096, 1);
+    check_gemv_rope(&rng, 1, 16, 4, 128, 4096, 0, 0);
+    check_gemv_rope(&rng, 1, 16, 4, 128, 4096, 0, 1);
+    sl_cuda_gemv_set_balance(0);
     check_argmax(&rng, 9, 1505, 0);
     check_argmax(&rng, 4, 128256 / 2, 64128);
     check_argmax(&rng, 1, 128256, 0);    /* batch 1: 63 column ranges */

@@ -11,12 +11,14 @@
 #include "backend/cuda/cuda_internal.h"
 #include "sl_check.h"
 
-enum { kSms = 132, kMinKeys = SL_CUDA_ATTN_MIN_SPLIT_KEYS };
+/* The decode kernel's blocks an H200 holds at once for head_dim 128: 3 an SM
+ * (68 KB of shared memory each) on 132 SMs. */
+enum { kResident = 396, kMinKeys = SL_CUDA_ATTN_MIN_SPLIT_KEYS };
 
 /* Llama-3.1-8B's attention: 32 query heads, 8 KV heads, head_dim 128. */
 static int splits_8b(int tokens, int64_t keys)
 {
-    return sl_cuda_attention_splits(tokens, 32, 8, 128, keys, kSms);
+    return sl_cuda_attention_splits(tokens, 32, 8, 128, keys, kResident);
 }
 
 START_TEST(batch_one_splits_long_contexts)
@@ -34,6 +36,30 @@ START_TEST(batch_one_splits_long_contexts)
 }
 END_TEST
 
+START_TEST(small_batches_split_within_one_wave)
+{
+    /* measured fastest (PERFORMANCE, session 6): 8 tokens (64 blocks) in 4
+     * splits, 16 in 2, 32 in 1, at 1000-4000 keys; the earlier rule (two
+     * waves over the SMs) took 5 (8 in a graph), 3 (4) and 2 */
+    for (int64_t keys = 1000; keys <= 4000; keys *= 2) {
+        ck_assert_int_eq(splits_8b(8, keys), 4);
+        ck_assert_int_eq(splits_8b(16, keys), 2);
+        ck_assert_int_eq(splits_8b(32, keys), 1);
+    }
+    /* rounded up to a power of two (graphs) the grid stays within the wave */
+    for (int tokens = 1; tokens <= 64; tokens++)
+        for (int64_t keys = 64; keys <= 1 << 16; keys *= 2) {
+            const int s = splits_8b(tokens, keys);
+            int up = 1;
+            while (up < s)
+                up *= 2;
+            ck_assert_msg(s == 1 || (int64_t)tokens * 8 * up <= kResident,
+                          "%d tokens x %lld keys: %d splits, %d in a graph", tokens,
+                          (long long)keys, s, up);
+        }
+}
+END_TEST
+
 START_TEST(splits_stay_within_their_limits)
 {
     static const int shapes[][3] = {
@@ -43,19 +69,19 @@ START_TEST(splits_stay_within_their_limits)
         for (int tokens = 1; tokens <= 1024; tokens *= 2)
             for (int64_t keys = 1; keys <= 1 << 20; keys *= 3) {
                 const int h = shapes[i][0], kv = shapes[i][1], hd = shapes[i][2];
-                const int s = sl_cuda_attention_splits(tokens, h, kv, hd, keys, kSms);
+                const int s = sl_cuda_attention_splits(tokens, h, kv, hd, keys, kResident);
                 const int64_t useful = (keys + kMinKeys - 1) / kMinKeys;
                 ck_assert_msg(s >= 1 && s <= SL_CUDA_ATTN_MAX_SPLITS,
                               "%d x %d/%d/%d, %lld keys: %d splits", tokens, h, kv, hd,
                               (long long)keys, s);
                 ck_assert_msg(s == 1 || s <= useful, "%d splits of %lld keys", s,
                               (long long)keys);
-                /* a batch of two waves of blocks (at least one a token and KV
-                 * head) is never split */
-                if ((int64_t)tokens * kv >= 2 * kSms)
+                /* a batch of more than half a wave of blocks (at least one
+                 * a token and KV head) is never split */
+                if (2 * (int64_t)tokens * kv > kResident)
                     ck_assert_int_eq(s, 1);
             }
-    ck_assert_int_eq(sl_cuda_attention_splits(0, 32, 8, 128, 4096, kSms), 1);
+    ck_assert_int_eq(sl_cuda_attention_splits(0, 32, 8, 128, 4096, kResident), 1);
 }
 END_TEST
 
@@ -104,6 +130,7 @@ static Suite *cuda_plan_suite(void)
     Suite *s = suite_create("cuda_plan");
     TCase *tc = tcase_create("host");
     tcase_add_test(tc, batch_one_splits_long_contexts);
+    tcase_add_test(tc, small_batches_split_within_one_wave);
     tcase_add_test(tc, splits_stay_within_their_limits);
     tcase_add_test(tc, split_workspace);
     tcase_add_test(tc, step_tables_do_not_overlap);

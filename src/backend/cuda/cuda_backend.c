@@ -73,6 +73,7 @@ static sl_status_t sl_cuda_rank_init(sl_cuda_rank_t *r)
     SL_CUBLAS_RETURN_IF_ERROR(cublasSetWorkspace(r->cublas, r->cublas_ws, SL_CUBLAS_WORKSPACE));
     SL_RETURN_IF(sl_cuda_weights_load(r));
     SL_RETURN_IF(sl_cuda_rank_alloc_activations(r));
+    sl_cuda_rank_plan_fusions(r);
     SL_RETURN_IF(sl_cuda_sample_init(r));
     SL_CUDA_RETURN_IF_ERROR(cudaMalloc((void **)&r->rope_cos, table));
     SL_CUDA_RETURN_IF_ERROR(cudaMalloc((void **)&r->rope_sin, table));
@@ -468,7 +469,7 @@ static sl_status_t sl_cuda_sizes(sl_cuda_backend_t *be)
     int64_t worst = be->max_tokens;
     for (int t = 1; t <= be->max_tokens && t <= 4096; t++) {
         int sp = sl_cuda_attention_splits(t, be->ranks[0].heads, be->ranks[0].kv_heads,
-                                          (int)c->head_dim, INT64_MAX, be->sm_count);
+                                          (int)c->head_dim, INT64_MAX, be->attn_resident);
         int pow2 = 1;
         while (pow2 < sp) /* graphs round the split count up (cuda_step.c) */
             pow2 *= 2;
@@ -484,6 +485,10 @@ static sl_status_t sl_cuda_sizes(sl_cuda_backend_t *be)
         be->gemv_max_rows = SL_CUDA_GEMV_MAX_ROWS;
     /* Off until measured on two GPUs (docs/PERFORMANCE.md, session 4). */
     be->ar_push = sl_env_int("SLINFER_AR_PUSH", 0) != 0;
+    be->gemv_norm = sl_env_int("SLINFER_GEMV_NORM", 1) != 0;
+    /* Balanced batch-1 GEMV launches: measured faster on a TP 2 rank's shapes,
+     * slower on TP 1's (docs/PERFORMANCE.md, session 6). */
+    sl_cuda_gemv_set_balance(be->tp > 1);
     be->spin = sl_env_int("SLINFER_CUDA_SPIN", 1) != 0;
     be->step_times = sl_env_int("SLINFER_CUDA_STEP_TIMES", 0) != 0;
     be->prefill_min = sl_env_int("SLINFER_PREFILL_MIN_TOKENS", SL_CUDA_PREFILL_MIN_TOKENS);
@@ -708,6 +713,12 @@ sl_status_t sl_cuda_backend_create(const sl_model_t *model, const sl_cuda_option
         goto err;
     }
     be->sm_count = prop.multiProcessorCount;
+    /* The decode attention's split counts keep its grid within one wave. */
+    be->attn_resident = sl_cuda_attention_resident_blocks(
+        be->ranks[0].device, (int)be->config->num_heads, (int)be->config->num_kv_heads,
+        (int)be->config->head_dim);
+    if (be->attn_resident <= 0)
+        be->attn_resident = 2 * be->sm_count; /* the runtime could not say: two a SM */
     snprintf(be->info.device_name, sizeof(be->info.device_name), "%.63s", prop.name);
     be->info.tp = be->tp;
     if ((s = sl_cuda_sizes(be)) != SL_OK ||

@@ -4,7 +4,10 @@
  * kernel or GEMM on the rank's stream:
  *
  *   embedding (vocab-parallel, all-reduce) -> per layer:
- *     residual += x; xn = RMSNorm(residual)              rmsnorm.cu
+ *     residual += x; xn = RMSNorm(residual)              rmsnorm.cu (batch 1 at
+ *                                                        TP 1: the add in the
+ *                                                        GEMV before, the norm
+ *                                                        in the GEMV after)
  *     qkv = xn W_qkv^T                                   one GEMM (q, k, v fused)
  *     bias, q/k norm, RoPE; k, v -> paged cache          rope_kv.cu (batch 1
  *                                                        without q/k norm: in
@@ -214,6 +217,36 @@ static sl_status_t sl_cuda_row_parallel(sl_cuda_rank_t *r, const uint16_t *in, i
     return sl_cuda_linear(r, r->x, 0, h, in, in_dim, w, n, h, in_dim);
 }
 
+/* Batch 1 at TP 1 runs each layer's two norms inside the GEMVs after them:
+ * the O and down GEMVs add their products into the residual stream
+ * (sl_cuda_gemv_residual_bf16), and every block of the QKV + RoPE and
+ * gate/up + SiLU GEMVs normalises the residual row itself before its
+ * product (sl_cuda_gemv_norm_t): 64 kernels a token fewer for 32 layers,
+ * the same bits. Only where no all-reduce comes between a projection and the
+ * norm (TP 1), the layers have none of what the fused kernels leave out
+ * (q/k norm, o, gate/up and down biases), and every GEMV takes its operands. */
+void sl_cuda_rank_plan_fusions(sl_cuda_rank_t *r)
+{
+    const sl_cuda_backend_t *be = r->be;
+    const sl_model_config_t *c = be->config;
+    const int h = (int)c->hidden_size, hd = (int)c->head_dim, attn_dim = r->heads * hd;
+    int ok = be->gemv_norm && be->tp == 1 && c->num_layers > 0;
+
+    for (int64_t l = 0; ok && l < c->num_layers; l++) {
+        const sl_cuda_layer_t *L = &r->w.layers[l];
+        ok = L->q_norm == NULL && L->b_o == NULL && L->b_gu == NULL && L->b_down == NULL &&
+             sl_cuda_gemv_norm_supported(1, h, r->residual, L->attn_norm) &&
+             sl_cuda_gemv_norm_supported(1, h, r->residual, L->mlp_norm) &&
+             sl_cuda_gemv_rope_supported(1, h, r->residual, h, L->w_qkv, hd) &&
+             sl_cuda_gemv_supported(1, attn_dim, r->attn, attn_dim, L->w_o) &&
+             sl_cuda_gemv_supported(1, h, r->residual, h, L->w_gu) &&
+             sl_cuda_gemv_supported(1, r->inter, r->act, r->inter, L->w_down);
+    }
+    r->norm_in_gemv = ok;
+    if (ok && r->rank == 0)
+        sl_debug("CUDA backend: batch-1 steps run the layers' RMSNorms inside the GEMVs");
+}
+
 /* ---- the layers --------------------------------------------------------------- */
 
 static sl_status_t sl_cuda_enqueue_layers(sl_cuda_rank_t *r, const sl_cuda_step_t *st)
@@ -253,19 +286,31 @@ static sl_status_t sl_cuda_enqueue_layers(sl_cuda_rank_t *r, const sl_cuda_step_
     SL_RETURN_IF(sl_cuda_all_reduce_norm(
         r, n, NULL, c->num_layers > 0 ? r->w.layers[0].attn_norm : NULL, 0));
 
+    /* Batch 1 at TP 1: the norms inside the GEMVs (sl_cuda_rank_plan_fusions);
+     * the residual then holds z = residual + x where xn would be RMSNorm(z). */
+    const int norm_in_gemv = r->norm_in_gemv && n == 1 && sl_cuda_fuse_gemv(be, n);
+    sl_cuda_gemv_norm_t norm = {.eps = eps};
+
     for (int64_t l = 0; l < c->num_layers; l++) {
         const sl_cuda_layer_t *L = &r->w.layers[l];
         uint16_t *k_cache = r->kv + (size_t)l * 2 * r->kv_layer_elems; /* [slots, kv, hd] */
         uint16_t *v_cache = k_cache + r->kv_layer_elems;
+        const uint16_t *next_norm = l + 1 < c->num_layers ? r->w.layers[l + 1].attn_norm : NULL;
         int pushed;
 
-        /* Attention on xn = norm(residual += x), done by the all-reduce before. */
-        if (L->q_norm == NULL && sl_cuda_fuse_gemv(be, n) &&
-            sl_cuda_gemv_rope_supported(n, h, r->xn, h, L->w_qkv, hd)) {
+        /* Attention on xn = norm(residual += x), done by the all-reduce before
+         * (or, norm_in_gemv, by the QKV GEMV itself). */
+        if (norm_in_gemv) {
+            norm.weight = L->attn_norm;
+            SL_RETURN_IF(sl_cuda_gemv_rope_store_bf16(
+                r->qkv, r->residual, h, L->w_qkv, L->b_qkv, n, h, r->rope_cos, r->rope_sin,
+                positions, slots, heads, kv_heads, hd, k_cache, v_cache, &norm, stream));
+        } else if (L->q_norm == NULL && sl_cuda_fuse_gemv(be, n) &&
+                   sl_cuda_gemv_rope_supported(n, h, r->xn, h, L->w_qkv, hd)) {
             /* batch 1: the RoPE/KV store in the QKV GEMV's kernel, same bits */
             SL_RETURN_IF(sl_cuda_gemv_rope_store_bf16(
                 r->qkv, r->xn, h, L->w_qkv, L->b_qkv, n, h, r->rope_cos, r->rope_sin, positions,
-                slots, heads, kv_heads, hd, k_cache, v_cache, stream));
+                slots, heads, kv_heads, hd, k_cache, v_cache, NULL, stream));
         } else {
             SL_RETURN_IF(
                 sl_cuda_linear(r, r->qkv, 0, qkv_dim, r->xn, h, L->w_qkv, n, qkv_dim, h));
@@ -277,16 +322,25 @@ static sl_status_t sl_cuda_enqueue_layers(sl_cuda_rank_t *r, const sl_cuda_step_
         shape.window = L->window;
         SL_RETURN_IF(sl_cuda_paged_attention_bf16(r->attn, r->qkv, qkv_dim, k_cache, v_cache,
                                                   &meta, &shape, r->attn_ws, stream));
-        SL_RETURN_IF(
-            sl_cuda_row_parallel(r, r->attn, attn_dim, L->w_o, n, L->b_o, L->mlp_norm, &pushed));
+        if (norm_in_gemv) {
+            SL_RETURN_IF(
+                sl_cuda_gemv_residual_bf16(r->residual, r->attn, L->w_o, h, attn_dim, stream));
+        } else {
+            SL_RETURN_IF(sl_cuda_row_parallel(r, r->attn, attn_dim, L->w_o, n, L->b_o,
+                                              L->mlp_norm, &pushed));
+            SL_RETURN_IF(sl_cuda_all_reduce_norm(r, n, L->b_o, L->mlp_norm, pushed));
+        }
 
         /* MLP: residual += x; xn = norm(residual); x = down(silu(gate) * up). */
-        SL_RETURN_IF(sl_cuda_all_reduce_norm(r, n, L->b_o, L->mlp_norm, pushed));
-        if (L->b_gu == NULL && sl_cuda_fuse_gemv(be, n) &&
-            sl_cuda_gemv_supported(n, h, r->xn, h, L->w_gu)) {
+        if (norm_in_gemv) {
+            norm.weight = L->mlp_norm;
+            SL_RETURN_IF(sl_cuda_gemv_silu_bf16(r->act, inter, r->residual, h, L->w_gu, n, inter,
+                                                h, &norm, stream));
+        } else if (L->b_gu == NULL && sl_cuda_fuse_gemv(be, n) &&
+                   sl_cuda_gemv_supported(n, h, r->xn, h, L->w_gu)) {
             /* batch 1: gate/up GEMV and SiLU in one kernel, same bits */
             SL_RETURN_IF(sl_cuda_gemv_silu_bf16(r->act, inter, r->xn, h, L->w_gu, n, inter, h,
-                                                stream));
+                                                NULL, stream));
         } else {
             SL_RETURN_IF(
                 sl_cuda_linear(r, r->gu, 0, 2 * inter, r->xn, h, L->w_gu, n, 2 * inter, h));
@@ -295,11 +349,15 @@ static sl_status_t sl_cuda_enqueue_layers(sl_cuda_rank_t *r, const sl_cuda_step_
             SL_RETURN_IF(sl_cuda_silu_mul_bf16(r->act, r->gu, n, inter, stream));
         }
         /* The next layer's attention norm; after the last, the final norm
-         * comes with the logits. */
-        const uint16_t *next_norm = l + 1 < c->num_layers ? r->w.layers[l + 1].attn_norm : NULL;
-        SL_RETURN_IF(
-            sl_cuda_row_parallel(r, r->act, inter, L->w_down, n, L->b_down, next_norm, &pushed));
-        SL_RETURN_IF(sl_cuda_all_reduce_norm(r, n, L->b_down, next_norm, pushed));
+         * comes with the logits (which read x and the residual). */
+        if (norm_in_gemv && next_norm != NULL) {
+            SL_RETURN_IF(
+                sl_cuda_gemv_residual_bf16(r->residual, r->act, L->w_down, h, inter, stream));
+        } else {
+            SL_RETURN_IF(sl_cuda_row_parallel(r, r->act, inter, L->w_down, n, L->b_down,
+                                              next_norm, &pushed));
+            SL_RETURN_IF(sl_cuda_all_reduce_norm(r, n, L->b_down, next_norm, pushed));
+        }
     }
     return SL_OK;
 }

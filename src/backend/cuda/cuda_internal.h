@@ -139,6 +139,8 @@ typedef struct sl_cuda_rank {
     int nccl_aborted;
     int ar_logged;          /* bits: 1 custom all-reduce used, 2 NCCL used, 4 fused with
                                the norm (debug log) */
+    int norm_in_gemv;       /* batch 1 runs the layers' norms inside the GEMVs
+                               (sl_cuda_rank_plan_fusions) */
 
     sl_cuda_weights_t w;
     float *rope_cos, *rope_sin; /* [rope_positions, head_dim / 2] */
@@ -192,6 +194,8 @@ struct sl_cuda_backend {
     int gemv_max_rows;     /* SLINFER_GEMV_MAX_ROWS, default SL_CUDA_GEMV_MAX_ROWS */
     int ar_push;           /* SLINFER_AR_PUSH=1: the O and down GEMVs push
                               their rows into the Lamport all-reduce's slots */
+    int gemv_norm;         /* SLINFER_GEMV_NORM (default 1): at TP 1, batch 1 runs
+                              the norms inside the GEMVs after them */
     int step_times;        /* SLINFER_CUDA_STEP_TIMES=1: time graph steps on the GPU */
     int spin;              /* SLINFER_CUDA_SPIN (default 1): threads spin before they
                               sleep between and during steps (cuda_backend.c) */
@@ -211,6 +215,7 @@ struct sl_cuda_backend {
 
     /* sizes */
     int32_t max_tokens, logit_chunk, vocab_pad, sm_count;
+    int32_t attn_resident;  /* decode attention blocks the GPU holds at once */
     int32_t rope_positions;
     int64_t attn_ws_floats;
     int32_t num_blocks, block_size;
@@ -249,6 +254,9 @@ double sl_cuda_clock(void);
 
 /* cuda_forward.c */
 sl_status_t sl_cuda_rank_alloc_activations(sl_cuda_rank_t *r);
+/* After the weights and activations: which kernel fusions the rank's
+ * shapes and operands allow (r->norm_in_gemv). */
+void sl_cuda_rank_plan_fusions(sl_cuda_rank_t *r);
 void sl_cuda_rank_free_activations(sl_cuda_rank_t *r);
 /* Runs be->step on rank R and (rank 0) writes its results. */
 sl_status_t sl_cuda_rank_step(sl_cuda_rank_t *r);

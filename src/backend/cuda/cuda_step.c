@@ -130,7 +130,7 @@ sl_status_t sl_cuda_plan_step(sl_cuda_backend_t *be, const sl_batch_t *b, int gr
         st->num_tiles = 0;
         /* A graph is kept per split count: rounded up to a power of two, a
          * few graphs serve every context length. */
-        int sp = sl_cuda_attention_splits(g, heads, kv_heads, hd, max_keys, be->sm_count);
+        int sp = sl_cuda_attention_splits(g, heads, kv_heads, hd, max_keys, be->attn_resident);
         st->splits = 1;
         while (st->splits < sp)
             st->splits *= 2;
@@ -142,7 +142,7 @@ sl_status_t sl_cuda_plan_step(sl_cuda_backend_t *be, const sl_batch_t *b, int gr
         st->num_decode = n_decode;
         st->num_tiles = n_tiles;
         st->splits = n_decode > 0 ? sl_cuda_attention_splits(n_decode, heads, kv_heads, hd,
-                                                             max_keys, be->sm_count)
+                                                             max_keys, be->attn_resident)
                                   : 1;
     }
     st->block_entries = entries;
