@@ -198,7 +198,7 @@ gemv_mma_kernel(void *out, int64_t ldo, const bf16 *x, int64_t ldx, const bf16 *
  * in_dim % (8 kSplit) == 0; grid = ceil(out_dim / (kRowsPerBlock / kSplit))
  */
 constexpr int kSplit = 4;
-constexpr int kSplitMinCols = 8192; /* rows this long and longer are split */
+constexpr int kSplitMinCols = SL_CUDA_GEMV_SPLIT_MIN_COLS; /* rows this long are split */
 
 template <bool F32, bool RES>
 __global__ void __launch_bounds__(kRowsPerBlock * 32)

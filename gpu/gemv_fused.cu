@@ -301,48 +301,37 @@ void launch_norm_build(unsigned grid, size_t smem, cudaStream_t stream, Args &&.
                          std::forward<Args>(args)...);
 }
 
-void launch_rope(int n, bf16 *qkv, const bf16 *x, int64_t ldx, const bf16 *w, int in_dim,
-                 const RopeStore &rs, const sl_cuda_gemv_norm_t *norm, cudaStream_t stream)
-{
-    const unsigned grid = (unsigned)((rs.heads + 2 * rs.kv_heads) * (rs.head_dim / kRowsPerBlock));
-    if (norm != nullptr) {
-        with_norm_v(in_dim, [&](auto nv) {
-            constexpr int NV = decltype(nv)::value;
-            launch_norm_build<gemv_rope_kernel<1, kUnroll, NV, true>,
-                              gemv_rope_kernel<1, kUnroll, NV, false>>(
-                grid, norm_smem(norm, in_dim), stream, qkv, x, ldx, w, in_dim, rs, *norm);
-        });
-        return;
-    }
-    with_rows(n, [&](auto rows) {
-        constexpr int N = decltype(rows)::value;
-        constexpr auto kernel = gemv_rope_kernel<N, kUnroll, 0, false>;
-        (void)sl::launch(kernel, grid, kRowsPerBlock * 32,
-                         N == 1 ? balanced_smem<kernel>(grid, 0) : 0, stream, qkv, x, ldx, w,
-                         in_dim, rs, sl_cuda_gemv_norm_t{});
-    });
-}
+/* The builds of the kernels below, for launch_fused: Kernels::of<N, NV, LEAN>. */
+struct RopeKernels {
+    template <int N, int NV, bool LEAN>
+    static constexpr auto of = gemv_rope_kernel<N, kUnroll, NV, LEAN>;
+};
+struct SiluKernels {
+    template <int N, int NV, bool LEAN>
+    static constexpr auto of = gemv_silu_kernel<N, kUnroll, NV, LEAN>;
+};
 
-void launch_silu(int n, bf16 *act, int64_t lda, const bf16 *x, int64_t ldx, const bf16 *w_gu,
-                 int inter, int in_dim, const sl_cuda_gemv_norm_t *norm, cudaStream_t stream)
+/* Launches the K kernel for N rows over GRID blocks with ARGS and NORM: with
+ * the norm (NORM set), the lean or wide build for IN_DIM
+ * (launch_norm_build); else the plain one, balanced at one row. */
+template <class K, class... Args>
+void launch_fused(int n, unsigned grid, int in_dim, const sl_cuda_gemv_norm_t *norm,
+                  cudaStream_t stream, Args... args)
 {
-    const unsigned grid = sl::blocks_for(inter, kRowsPerBlock);
     if (norm != nullptr) {
         with_norm_v(in_dim, [&](auto nv) {
             constexpr int NV = decltype(nv)::value;
-            launch_norm_build<gemv_silu_kernel<1, kUnroll, NV, true>,
-                              gemv_silu_kernel<1, kUnroll, NV, false>>(
-                grid, norm_smem(norm, in_dim), stream, act, lda, x, ldx, w_gu, inter, in_dim,
-                *norm);
+            launch_norm_build<K::template of<1, NV, true>, K::template of<1, NV, false>>(
+                grid, norm_smem(norm, in_dim), stream, args..., *norm);
         });
         return;
     }
     with_rows(n, [&](auto rows) {
         constexpr int N = decltype(rows)::value;
-        constexpr auto kernel = gemv_silu_kernel<N, kUnroll, 0, false>;
+        constexpr auto kernel = K::template of<N, 0, false>;
         (void)sl::launch(kernel, grid, kRowsPerBlock * 32,
-                         N == 1 ? balanced_smem<kernel>(grid, 0) : 0, stream, act, lda, x, ldx,
-                         w_gu, inter, in_dim, sl_cuda_gemv_norm_t{});
+                         N == 1 ? balanced_smem<kernel>(grid, 0) : 0, stream, args...,
+                         sl_cuda_gemv_norm_t{});
     });
 }
 
@@ -368,8 +357,9 @@ extern "C" sl_status_t sl_cuda_gemv_silu_bf16(uint16_t *act, int64_t lda, const 
                  inter, in_dim);
         return SL_ERR_INVALID_ARG;
     }
-    launch_silu(n, reinterpret_cast<bf16 *>(act), lda, reinterpret_cast<const bf16 *>(x), ldx,
-                reinterpret_cast<const bf16 *>(w_gu), inter, in_dim, norm, stream);
+    launch_fused<SiluKernels>(n, sl::blocks_for(inter, kRowsPerBlock), in_dim, norm, stream,
+                              reinterpret_cast<bf16 *>(act), lda, reinterpret_cast<const bf16 *>(x),
+                              ldx, reinterpret_cast<const bf16 *>(w_gu), inter, in_dim);
     SL_CUDA_CHECK_LAUNCH("sl_cuda_gemv_silu_bf16");
     return SL_OK;
 }
@@ -434,8 +424,10 @@ extern "C" sl_status_t sl_cuda_gemv_rope_store_bf16(
     rs.heads = heads;
     rs.kv_heads = kv_heads;
     rs.head_dim = head_dim;
-    launch_rope(n, reinterpret_cast<bf16 *>(qkv), reinterpret_cast<const bf16 *>(x), ldx,
-                reinterpret_cast<const bf16 *>(w_qkv), in_dim, rs, norm, stream);
+    const unsigned grid = (unsigned)((heads + 2 * kv_heads) * (head_dim / kRowsPerBlock));
+    launch_fused<RopeKernels>(n, grid, in_dim, norm, stream, reinterpret_cast<bf16 *>(qkv),
+                              reinterpret_cast<const bf16 *>(x), ldx,
+                              reinterpret_cast<const bf16 *>(w_qkv), in_dim, rs);
     SL_CUDA_CHECK_LAUNCH("sl_cuda_gemv_rope_store_bf16");
     return SL_OK;
 }

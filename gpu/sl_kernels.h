@@ -145,6 +145,9 @@ sl_status_t sl_cuda_paged_attention_bf16(uint16_t *out, const uint16_t *q, int q
 /* ---- gemv.cu ---------------------------------------------------------------- */
 
 #define SL_CUDA_GEMV_MAX_ROWS 8
+/* sl_cuda_gemv_bf16 cuts one row of x's product into 4 parts of columns, a
+ * warp each, from rows this long on (more warps to stream a few long rows). */
+#define SL_CUDA_GEMV_SPLIT_MIN_COLS 8192
 
 /* Whether sl_cuda_gemv_bf16 takes these operands (1..8 rows, in_dim and ldx
  * multiples of 8, 16-byte aligned x and w). */

@@ -32,13 +32,16 @@
 
 /* A fused GEMV kernel (one warp per output row) against sl_cuda_gemv_bf16
  * and the kernel it absorbs, on GOT [0..n) and WANT: bitwise where
- * sl_cuda_gemv_bf16 also runs one warp per row (N rows below
- * sl_cuda_gemv_mma_min_rows()); else the tensor-core product sums in another
- * order, and the two may differ by a bf16 rounding (relative L2 4e-3). */
-static void report_fused(const char *what, int rows, const sl_bf16_t *got, const sl_bf16_t *want,
-                         size_t n)
+ * sl_cuda_gemv_bf16 also runs one warp per whole row (ROWS of x below
+ * sl_cuda_gemv_mma_min_rows(), and at one row fewer than
+ * SL_CUDA_GEMV_SPLIT_MIN_COLS columns IN_DIM); else the tensor-core product
+ * or the row cut into parts sums in another order, and the two may differ by
+ * a bf16 rounding (relative L2 4e-3). */
+static void report_fused(const char *what, int rows, int in_dim, const sl_bf16_t *got,
+                         const sl_bf16_t *want, size_t n)
 {
-    if (rows < sl_cuda_gemv_mma_min_rows()) {
+    if (rows < sl_cuda_gemv_mma_min_rows() &&
+        (rows > 1 || in_dim < SL_CUDA_GEMV_SPLIT_MIN_COLS)) {
         size_t differ = 0;
         for (size_t i = 0; i < n; i++)
             differ += got[i] != want[i];
@@ -286,7 +289,7 @@ static void check_gemv_residual(uint64_t *rng, int out_dim, int in_dim)
         gc_download(got[f], d_res[f], (size_t)out_dim * 2);
     snprintf(what, sizeof(what), "gemv into the residual %dx%d vs gemv + rmsnorm's add",
              out_dim, in_dim);
-    report_fused(what, 1, got[1], got[0], (size_t)out_dim);
+    report_fused(what, 1, 0, got[1], got[0], (size_t)out_dim); /* both cut rows alike */
     cudaFree(d_w), cudaFree(d_x), cudaFree(d_nw), cudaFree(d_o), cudaFree(d_xn);
     cudaFree(d_res[0]), cudaFree(d_res[1]);
     free(w), free(x), free(res), free(norm_w), free(got[0]), free(got[1]);
@@ -356,18 +359,22 @@ static void check_gemv_silu(uint64_t *rng, int n, int inter, int in_dim, int nor
     void *d_gu = gc_device(gn * 2), *d_a1 = gc_device(on * 2), *d_a2 = gc_device(on * 2);
     norm_input_t in;
     norm_input(&in, rng, d_x, n, in_dim, norm);
+    /* NORM: against sl_cuda_rmsnorm_bf16 + this kernel without the norm, the
+     * same loop (bitwise at any in_dim); else against the two kernels */
     if (sl_cuda_gemv_silu_bf16(d_a1, inter, d_x, in_dim, d_w, n, inter, in_dim, in.norm, 0) !=
             SL_OK ||
-        sl_cuda_gemv_bf16(d_gu, 0, 2 * inter, in.x, in_dim, d_w, n, 2 * inter, in_dim, 0) !=
-            SL_OK ||
-        sl_cuda_silu_mul_bf16(d_a2, d_gu, n, inter, 0) != SL_OK)
+        (norm ? sl_cuda_gemv_silu_bf16(d_a2, inter, in.x, in_dim, d_w, n, inter, in_dim, NULL,
+                                       0)
+              : sl_cuda_gemv_bf16(d_gu, 0, 2 * inter, in.x, in_dim, d_w, n, 2 * inter, in_dim,
+                                  0)) != SL_OK ||
+        (!norm && sl_cuda_silu_mul_bf16(d_a2, d_gu, n, inter, 0) != SL_OK))
         exit(EXIT_FAILURE);
     norm_input_free(&in);
     gc_download(fused, d_a1, on * 2);
     gc_download(twok, d_a2, on * 2);
     snprintf(what, sizeof(what), "gemv+silu n=%d inter=%d in=%d vs %s", n, inter, in_dim,
-             norm ? "rmsnorm + the two kernels" : "the two kernels");
-    report_fused(what, n, fused, twok, on);
+             norm ? "rmsnorm + gemv+silu" : "the two kernels");
+    report_fused(what, n, norm ? 0 : in_dim, fused, twok, on);
     if (!norm) { /* the C twins take x, not its norm */
         gc_bf16_to_float(got, fused, on);
         double mx, rel = gc_rel_l2(got, want, on, &mx);
@@ -556,7 +563,7 @@ static void check_gemv_rope(uint64_t *rng, int n, int heads, int kv_heads, int h
              "gemv+rope n=%d heads=%d/%d hd=%d in=%d%s%s: q and the caches vs %s", n, heads,
              kv_heads, hd, in_dim, bias ? " bias" : "", norm ? " norm" : "",
              norm ? "rmsnorm + two kernels" : "two kernels");
-    report_fused(what, n, cat[1], cat[0], all);
+    report_fused(what, n, in_dim, cat[1], cat[0], all);
     free(cat[0]), free(cat[1]);
     for (int f = 0; f < 2; f++)
         for (int k = 0; k < 3; k++) {
