@@ -273,6 +273,28 @@ void launch_split(void *out, const bf16 *x, const bf16 *w, int out_dim, int in_d
 
 } // namespace
 
+const sl::gemv::SmLimits &sl::gemv::sm_limits()
+{
+    static const SmLimits limits = [] {
+        SmLimits l = {0, 0, 0, 0};
+        int device = 0;
+        if (cudaGetDevice(&device) != cudaSuccess ||
+            cudaDeviceGetAttribute(&l.sms, cudaDevAttrMultiProcessorCount, device) !=
+                cudaSuccess ||
+            cudaDeviceGetAttribute(&l.smem_per_sm, cudaDevAttrMaxSharedMemoryPerMultiprocessor,
+                                   device) != cudaSuccess ||
+            cudaDeviceGetAttribute(&l.reserved, cudaDevAttrReservedSharedMemoryPerBlock,
+                                   device) != cudaSuccess ||
+            cudaDeviceGetAttribute(&l.optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, device) !=
+                cudaSuccess) {
+            (void)cudaGetLastError();
+            l = SmLimits{0, 0, 0, 0};
+        }
+        return l;
+    }();
+    return limits;
+}
+
 /* -1: not set; SLINFER_GEMV_BALANCE, where set, wins over the caller's. */
 static std::atomic<int> balance{-1};
 

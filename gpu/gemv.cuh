@@ -150,37 +150,39 @@ template <int NV = 1, class F> void with_rows(int n, F &&f)
  * (docs/PERFORMANCE.md, 2026-11-29 session 6): a gain on the smaller
  * matrices of a TP 2 rank (up to ~900 blocks), a loss on the TP 1 shapes.
  */
-struct Residency {
-    int per_sm;    /* blocks an SM holds at the kernel's needed shared memory */
-    int sms;
+/* What the process's GPUs offer a block (one kind of GPU a process, as on a
+ * node of a job), read once (gemv.cu); zeros where the runtime cannot say. */
+struct SmLimits {
+    int sms;          /* multiprocessors */
+    int smem_per_sm;  /* shared memory an SM has */
+    int reserved;     /* shared memory the runtime keeps per block */
+    int optin;        /* the most a block may ask for */
 };
+const SmLimits &sm_limits();
 
-/* KERNEL's residency with SMEM bytes of dynamic shared memory (kRowsPerBlock
- * warps a block); {0, 0} where the runtime cannot say. Asked once per kernel
- * and size (one model's shapes a process). */
-template <auto Kernel> Residency residency(size_t smem)
+/* Blocks of KERNEL (kRowsPerBlock warps) an SM holds with SMEM bytes of
+ * dynamic shared memory; 0 where the runtime cannot say. Asked once per
+ * kernel and size (one model's shapes a process). */
+template <auto Kernel> int blocks_per_sm(size_t smem)
 {
-    static std::atomic<uint64_t> cached{0}; /* smem << 32 | per_sm << 16 | sms */
+    static std::atomic<uint64_t> cached{0}; /* smem << 32 | blocks */
     const uint64_t c = cached.load(std::memory_order_relaxed);
     if (c != 0 && (c >> 32) == smem)
-        return Residency{(int)((c >> 16) & 0xffff), (int)(c & 0xffff)};
-    int device = 0, sms = 0, per_sm = 0;
-    if (cudaGetDevice(&device) != cudaSuccess ||
-        cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device) != cudaSuccess ||
-        cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, Kernel, kRowsPerBlock * 32,
+        return (int)(c & 0xffffffffu);
+    int per_sm = 0;
+    if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, Kernel, kRowsPerBlock * 32,
                                                       smem) != cudaSuccess) {
         (void)cudaGetLastError();
-        return Residency{0, 0};
+        return 0;
     }
-    cached.store((uint64_t)smem << 32 | (uint64_t)(per_sm & 0xffff) << 16 | (uint64_t)(sms & 0xffff),
-                 std::memory_order_relaxed);
-    return Residency{per_sm, sms};
+    cached.store((uint64_t)smem << 32 | (uint32_t)per_sm, std::memory_order_relaxed);
+    return per_sm;
 }
 
-/* The waves of GRID blocks at residency R (0: unknown). */
-inline long waves(const Residency &r, unsigned grid)
+/* The waves of GRID blocks of KERNEL with SMEM bytes (0: unknown). */
+template <auto Kernel> long waves(unsigned grid, size_t smem)
 {
-    const long all = (long)r.per_sm * r.sms;
+    const long all = (long)blocks_per_sm<Kernel>(smem) * sm_limits().sms;
     return all > 0 ? ((long)grid + all - 1) / all : 0;
 }
 
@@ -192,29 +194,21 @@ template <auto Kernel> size_t balanced_smem(unsigned grid, size_t smem)
 {
     if (!balance_on())
         return smem;
-    const Residency r = residency<Kernel>(smem);
-    const long w = waves(r, grid);
+    const SmLimits &lim = sm_limits();
+    const int per_sm = blocks_per_sm<Kernel>(smem);
+    const long w = waves<Kernel>(grid, smem);
     if (w <= 0)
         return smem;
-    const int cap = (int)(((long)grid + w * r.sms - 1) / (w * r.sms));
-    if (cap >= r.per_sm)
+    const int cap = (int)(((long)grid + w * lim.sms - 1) / (w * lim.sms));
+    if (cap >= per_sm)
         return smem;
-    int device = 0, per_sm_bytes = 0, reserved = 0, optin = 0;
-    if (cudaGetDevice(&device) != cudaSuccess ||
-        cudaDeviceGetAttribute(&per_sm_bytes, cudaDevAttrMaxSharedMemoryPerMultiprocessor,
-                               device) != cudaSuccess ||
-        cudaDeviceGetAttribute(&reserved, cudaDevAttrReservedSharedMemoryPerBlock, device) !=
-            cudaSuccess ||
-        cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, device) !=
-            cudaSuccess) {
-        (void)cudaGetLastError();
-        return smem;
-    }
     /* cap blocks fit, cap + 1 do not (1 KB left for the kernel's static
      * shared memory, which is less for every GEMV) */
-    const size_t pad = (size_t)(per_sm_bytes / cap - reserved - 1024);
-    if (pad <= smem || pad > (size_t)optin)
+    const size_t pad = (size_t)(lim.smem_per_sm / cap - lim.reserved - 1024);
+    if (pad <= smem || pad > (size_t)lim.optin)
         return smem;
+    /* past the default: set for the current device each time (a cheap host
+     * call; a rank's thread may be the first on its GPU to launch KERNEL) */
     if (pad > 48 * 1024 &&
         cudaFuncSetAttribute(Kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)pad) !=
             cudaSuccess) {

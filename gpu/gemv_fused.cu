@@ -293,7 +293,7 @@ template <class F> void with_norm_v(int in_dim, F &&f)
 template <auto LEAN, auto WIDE, class... Args>
 void launch_norm_build(unsigned grid, size_t smem, cudaStream_t stream, Args &&...args)
 {
-    if (waves(residency<WIDE>(smem), grid) > waves(residency<LEAN>(smem), grid))
+    if (waves<WIDE>(grid, smem) > waves<LEAN>(grid, smem))
         (void)sl::launch(LEAN, grid, kRowsPerBlock * 32, balanced_smem<LEAN>(grid, smem), stream,
                          std::forward<Args>(args)...);
     else
