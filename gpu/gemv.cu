@@ -295,6 +295,22 @@ const sl::gemv::SmLimits &sl::gemv::sm_limits()
     return limits;
 }
 
+extern "C" int sl_cuda_gemv_balanced_blocks(int64_t grid, int per_sm, int sms)
+{
+    const int64_t all = (int64_t)per_sm * sms;
+    if (grid <= 0 || all <= 0)
+        return 0;
+    const int64_t waves = (grid + all - 1) / all;
+    return (int)((grid + waves * sms - 1) / (waves * sms));
+}
+
+extern "C" size_t sl_cuda_gemv_balance_smem(int cap, int smem_per_sm, int reserved)
+{
+    /* 1 KB left for the kernel's static shared memory (less for every GEMV) */
+    const int64_t pad = cap > 0 ? (int64_t)smem_per_sm / cap - reserved - 1024 : 0;
+    return pad > 0 ? (size_t)pad : 0;
+}
+
 /* -1: not set; SLINFER_GEMV_BALANCE, where set, wins over the caller's. */
 static std::atomic<int> balance{-1};
 

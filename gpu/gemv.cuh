@@ -196,15 +196,10 @@ template <auto Kernel> size_t balanced_smem(unsigned grid, size_t smem)
         return smem;
     const SmLimits &lim = sm_limits();
     const int per_sm = blocks_per_sm<Kernel>(smem);
-    const long w = waves<Kernel>(grid, smem);
-    if (w <= 0)
+    const int cap = sl_cuda_gemv_balanced_blocks(grid, per_sm, lim.sms);
+    if (cap <= 0 || cap >= per_sm)
         return smem;
-    const int cap = (int)(((long)grid + w * lim.sms - 1) / (w * lim.sms));
-    if (cap >= per_sm)
-        return smem;
-    /* cap blocks fit, cap + 1 do not (1 KB left for the kernel's static
-     * shared memory, which is less for every GEMV) */
-    const size_t pad = (size_t)(lim.smem_per_sm / cap - lim.reserved - 1024);
+    const size_t pad = sl_cuda_gemv_balance_smem(cap, lim.smem_per_sm, lim.reserved);
     if (pad <= smem || pad > (size_t)lim.optin)
         return smem;
     /* past the default: set for the current device each time (a cheap host

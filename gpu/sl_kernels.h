@@ -168,6 +168,14 @@ sl_status_t sl_cuda_gemv_bf16(void *out, int out_f32, int64_t ldo, const uint16_
  * evenly over the SMs in the fewest waves (gpu/gemv.cuh), process-wide; off
  * until set. SLINFER_GEMV_BALANCE (0/1), where set, overrides ON. */
 void sl_cuda_gemv_set_balance(int on);
+/* The balanced share: blocks an SM takes of GRID blocks when it holds
+ * PER_SM, on SMS multiprocessors: GRID spread evenly over the fewest waves
+ * (PER_SM where that is all it holds; 0 if unknown). */
+int sl_cuda_gemv_balanced_blocks(int64_t grid, int per_sm, int sms);
+/* Dynamic shared memory that lets CAP blocks on an SM of SMEM_PER_SM bytes,
+ * each keeping RESERVED, and not CAP + 1 (with up to 1 KB of static shared
+ * memory a block). */
+size_t sl_cuda_gemv_balance_smem(int cap, int smem_per_sm, int reserved);
 
 /* Batch 1: residual [1, out_dim] += x [1, in_dim] W^T, where the RMSNorm
  * after the projection runs inside the next GEMV (sl_cuda_gemv_norm_t): the

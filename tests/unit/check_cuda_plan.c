@@ -2,7 +2,8 @@
  * without a GPU (so in CI, where every GPU test skips): how many key splits
  * the decode attention takes (sl_cuda_attention_splits: the batch-1
  * long-context choices measured in docs/PERFORMANCE.md, and its limits over
- * a grid of shapes), the split workspace, and the layout of a step's packed
+ * a grid of shapes), the batch-1 GEMVs' balanced residency (TP > 1), the
+ * split workspace, and the layout of a step's packed
  * tables (sl_cuda_layout: 16-byte aligned, in order, never overlapping). */
 #include "config.h"
 
@@ -85,6 +86,36 @@ START_TEST(splits_stay_within_their_limits)
 }
 END_TEST
 
+/* The batch-1 GEMVs' balanced launches at TP > 1 (gpu/gemv.cuh): the
+ * shares of the grids of one Llama-3.1-8B TP 2 rank and of TP 1 at 6 blocks
+ * an SM (40 registers, 8 warps), and shared memory that enforces them. */
+START_TEST(gemv_balanced_residency)
+{
+    enum { kSms = 132, kPerSm = 6, kSmemPerSm = 233472, kReserved = 1024 };
+    ck_assert_int_eq(sl_cuda_gemv_balanced_blocks(384, kPerSm, kSms), 3);  /* QKV, TP 2 */
+    ck_assert_int_eq(sl_cuda_gemv_balanced_blocks(512, kPerSm, kSms), 4);  /* O, down */
+    ck_assert_int_eq(sl_cuda_gemv_balanced_blocks(896, kPerSm, kSms), 4);  /* gate/up: 2 waves */
+    ck_assert_int_eq(sl_cuda_gemv_balanced_blocks(768, kPerSm, kSms), 6);  /* QKV, TP 1 */
+    ck_assert_int_eq(sl_cuda_gemv_balanced_blocks(1792, kPerSm, kSms), 5); /* gate/up, TP 1 */
+    ck_assert_int_eq(sl_cuda_gemv_balanced_blocks(1, kPerSm, kSms), 1);
+    ck_assert_int_eq(sl_cuda_gemv_balanced_blocks(100, 0, kSms), 0);
+    for (int64_t grid = 1; grid <= 20000; grid += 37) {
+        const int cap = sl_cuda_gemv_balanced_blocks(grid, kPerSm, kSms);
+        const int64_t all = (int64_t)kPerSm * kSms, waves = (grid + all - 1) / all;
+        /* no more waves than at full occupancy, never above it */
+        ck_assert_int_ge(cap, 1);
+        ck_assert_int_le(cap, kPerSm);
+        ck_assert_int_le((grid + (int64_t)cap * kSms - 1) / ((int64_t)cap * kSms), waves);
+    }
+    for (int cap = 1; cap < kPerSm; cap++) {
+        const size_t pad = sl_cuda_gemv_balance_smem(cap, kSmemPerSm, kReserved);
+        /* cap blocks fit with up to 1 KB of static shared memory, cap + 1 do not */
+        ck_assert_uint_le((size_t)cap * (pad + 1024 + kReserved), (size_t)kSmemPerSm);
+        ck_assert_uint_gt((size_t)(cap + 1) * (pad + kReserved), (size_t)kSmemPerSm);
+    }
+}
+END_TEST
+
 START_TEST(split_workspace)
 {
     ck_assert_uint_eq(sl_cuda_attention_workspace_floats(64, 32, 128, 1), 0);
@@ -131,6 +162,7 @@ static Suite *cuda_plan_suite(void)
     TCase *tc = tcase_create("host");
     tcase_add_test(tc, batch_one_splits_long_contexts);
     tcase_add_test(tc, small_batches_split_within_one_wave);
+    tcase_add_test(tc, gemv_balanced_residency);
     tcase_add_test(tc, splits_stay_within_their_limits);
     tcase_add_test(tc, split_workspace);
     tcase_add_test(tc, step_tables_do_not_overlap);
