@@ -83,8 +83,15 @@ tests_tp2() {
     run test_tp_span 420 env B="$B" sh tests/gpu/test_tp_span.sh
 }
 bench_tp2() {
+    # the speed-up's denominator, in the same lease
+    run bench_8b_tp1_bs1 90 "$B/slinfer" bench --model $M/llama-3.1-8b --load-format dummy \
+        --batch-size 1 --input-len 128 --output-len 256 --runs 3
     run bench_8b_tp2_bs1 90 "$B/slinfer" bench --model $M/llama-3.1-8b --load-format dummy \
         --tp 2 --batch-size 1 --input-len 128 --output-len 256 --runs 3
+    # the balanced GEMV residency (on at TP > 1) measured off
+    run bench_8b_tp2_bs1_unbalanced 90 env SLINFER_GEMV_BALANCE=0 "$B/slinfer" bench --model \
+        $M/llama-3.1-8b --load-format dummy --tp 2 --batch-size 1 --input-len 128 \
+        --output-len 256 --runs 3
     run bench_8b_tp2_bs1_push 90 env SLINFER_AR_PUSH=1 "$B/slinfer" bench --model \
         $M/llama-3.1-8b --load-format dummy --tp 2 --batch-size 1 --input-len 128 \
         --output-len 256 --runs 3
