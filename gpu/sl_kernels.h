@@ -203,7 +203,8 @@ int sl_cuda_gemv_norm_supported(int n, int in_dim, const void *z, const void *we
 /* The fused GEMVs below run one warp per output row for any n (1..8): the
  * same products, bit for bit, as sl_cuda_gemv_bf16 where it runs one warp
  * per row too (n < sl_cuda_gemv_mma_min_rows(): batch 1, where fusing pays,
- * and rows of fewer than 8192 columns, which it does not cut into parts);
+ * and rows of fewer than SL_CUDA_GEMV_SPLIT_MIN_COLS columns, which it does
+ * not cut into parts);
  * elsewhere sl_cuda_gemv_bf16 sums in another order.
  *
  * SwiGLU's gate and up products and silu(gate) * up in one pass, for few
