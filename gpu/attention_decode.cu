@@ -602,36 +602,22 @@ extern "C" int sl_cuda_attention_decode_supported(int head_dim)
 
 namespace {
 
-/* Blocks of KERNEL (kThreads threads, SMEM bytes) an SM holds; 0: unknown. */
-template <class K> int blocks_per_sm(K kernel, size_t smem)
-{
-    int n = 0;
-    if ((smem > 48 * 1024 && cudaFuncSetAttribute(kernel,
-                                                  cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                                  (int)smem) != cudaSuccess) ||
-        cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, kernel, kThreads, smem) !=
-            cudaSuccess) {
-        (void)cudaGetLastError();
-        return 0;
-    }
-    return n;
-}
-
+/* Blocks an SM holds of the decode kernel for head_dim 16 EPL and GQA GROUP. */
 template <int EPL> int decode_blocks_per_sm(int group)
 {
     constexpr int HD = 16 * EPL;
     if constexpr (EPL <= 8)
         if (use_mma(HD))
-            return blocks_per_sm(decode_mma_kernel<HD>, decode_mma_smem<HD>());
+            return sl::blocks_per_sm(decode_mma_kernel<HD>, kThreads, decode_mma_smem<HD>());
     const int gc = decode_group(group, HD);
     const size_t smem = (size_t)kHalfWarps * gc * (HD + 2) * sizeof(float);
     switch (gc) {
-    case 1: return blocks_per_sm(decode_kernel<EPL, 1>, smem);
-    case 2: return blocks_per_sm(decode_kernel<EPL, 2>, smem);
-    case 4: return blocks_per_sm(decode_kernel<EPL, 4>, smem);
+    case 1: return sl::blocks_per_sm(decode_kernel<EPL, 1>, kThreads, smem);
+    case 2: return sl::blocks_per_sm(decode_kernel<EPL, 2>, kThreads, smem);
+    case 4: return sl::blocks_per_sm(decode_kernel<EPL, 4>, kThreads, smem);
     default:
         if constexpr (HD * 8 <= 1024)
-            return blocks_per_sm(decode_kernel<EPL, 8>, smem);
+            return sl::blocks_per_sm(decode_kernel<EPL, 8>, kThreads, smem);
         return 0;
     }
 }

@@ -137,19 +137,6 @@ template <int NV = 1, class F> void with_rows(int n, F &&f)
     }
 }
 
-/*
- * Where the blocks of a batch-1 GEMV run (sl_cuda_gemv_set_balance). A GEMV
- * is a pass over its weights; how fast depends on every SM streaming to the
- * end, and a kernel launched while the one before drains (programmatic
- * dependent launch) has its first blocks placed on the SMs that free up
- * first, each filled up to the kernel's occupancy: a grid smaller than what
- * the GPU holds can leave SMs idle, and one a little larger ends in a short
- * last wave. Balanced, a GEMV of G blocks is launched in the fewest waves W
- * its occupancy allows, with at most ceil(G / (W * SMs)) blocks an SM, the
- * cap set through dynamic shared memory it does not use. Measured
- * (docs/PERFORMANCE.md, 2026-11-29 session 6): a gain on the smaller
- * matrices of a TP 2 rank (up to ~900 blocks), a loss on the TP 1 shapes.
- */
 /* What the process's GPUs offer a block (one kind of GPU a process, as on a
  * node of a job), read once (gemv.cu); zeros where the runtime cannot say. */
 struct SmLimits {
@@ -160,22 +147,17 @@ struct SmLimits {
 };
 const SmLimits &sm_limits();
 
-/* Blocks of KERNEL (kRowsPerBlock warps) an SM holds with SMEM bytes of
- * dynamic shared memory; 0 where the runtime cannot say. Asked once per
- * kernel and size (one model's shapes a process). */
+/* sl::blocks_per_sm of KERNEL (kRowsPerBlock warps) with SMEM bytes, asked
+ * once per kernel and size (one model's shapes a process); 0: unknown. */
 template <auto Kernel> int blocks_per_sm(size_t smem)
 {
     static std::atomic<uint64_t> cached{0}; /* smem << 32 | blocks */
     const uint64_t c = cached.load(std::memory_order_relaxed);
     if (c != 0 && (c >> 32) == smem)
         return (int)(c & 0xffffffffu);
-    int per_sm = 0;
-    if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, Kernel, kRowsPerBlock * 32,
-                                                      smem) != cudaSuccess) {
-        (void)cudaGetLastError();
-        return 0;
-    }
-    cached.store((uint64_t)smem << 32 | (uint32_t)per_sm, std::memory_order_relaxed);
+    const int per_sm = sl::blocks_per_sm(Kernel, kRowsPerBlock * 32, smem);
+    if (per_sm > 0)
+        cached.store((uint64_t)smem << 32 | (uint32_t)per_sm, std::memory_order_relaxed);
     return per_sm;
 }
 
@@ -188,8 +170,22 @@ template <auto Kernel> long waves(unsigned grid, size_t smem)
 
 bool balance_on(); /* sl_cuda_gemv_set_balance, SLINFER_GEMV_BALANCE (gemv.cu) */
 
-/* Dynamic shared memory, at least SMEM, to launch KERNEL's GRID blocks with:
- * enough that no SM takes more than the balanced share above. */
+/*
+ * Where the blocks of a batch-1 GEMV run (sl_cuda_gemv_set_balance). A GEMV
+ * is a pass over its weights; how fast depends on every SM streaming to the
+ * end, and a kernel launched while the one before drains (programmatic
+ * dependent launch) has its first blocks placed on the SMs that free up
+ * first, each filled up to the kernel's occupancy: a grid smaller than what
+ * the GPU holds can leave SMs idle, and one a little larger ends in a short
+ * last wave. Balanced, a GEMV of G blocks is launched in the fewest waves W
+ * its occupancy allows, with at most ceil(G / (W * SMs)) blocks an SM, the
+ * cap set through dynamic shared memory it does not use. Measured
+ * (docs/PERFORMANCE.md, 2026-11-29 session 6): a gain on the smaller
+ * matrices of a TP 2 rank (up to ~900 blocks), a loss on the TP 1 shapes.
+ *
+ * balanced_smem: the dynamic shared memory, at least SMEM, to launch
+ * KERNEL's GRID blocks with: enough that no SM takes more than that share.
+ */
 template <auto Kernel> size_t balanced_smem(unsigned grid, size_t smem)
 {
     if (!balance_on())

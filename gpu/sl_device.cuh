@@ -154,6 +154,24 @@ inline cudaError_t launch(void (*kernel)(Params...), dim3 grid, dim3 block, size
     return cudaLaunchKernelEx(&cfg, kernel, std::forward<Args>(args)...);
 }
 
+/* Blocks of KERNEL (THREADS threads a block, SMEM bytes of dynamic shared
+ * memory) an SM of the current device holds, the kernel's shared-memory
+ * opt-in set first where SMEM passes the default 48 KB; 0 where the runtime
+ * cannot say. */
+template <class K> int blocks_per_sm(K kernel, int threads, size_t smem)
+{
+    int n = 0;
+    if ((smem > 48 * 1024 && cudaFuncSetAttribute(kernel,
+                                                  cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                                  (int)smem) != cudaSuccess) ||
+        cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, kernel, threads, smem) !=
+            cudaSuccess) {
+        (void)cudaGetLastError();
+        return 0;
+    }
+    return n;
+}
+
 inline bool aligned16(const void *p)
 {
     return p == nullptr || (reinterpret_cast<uintptr_t>(p) % 16) == 0;
