@@ -104,6 +104,18 @@ __device__ __forceinline__ void row_dot(float (&acc)[N], const uint4 *wr, const 
     }
 }
 
+/* row_dot_from where PRE (WV issued already), else row_dot (WV unused): one
+ * call for the kernels whose builds differ in that alone. */
+template <int N, int U, bool PRE>
+__device__ __forceinline__ void row_dot_pre(float (&acc)[N], uint4 (&wv)[U], const uint4 *wr,
+                                            const bf16 *x, int64_t ldx, int packets, int lane)
+{
+    if constexpr (PRE)
+        row_dot_from<N, U>(acc, wv, wr, x, ldx, packets, lane);
+    else
+        row_dot<N, U>(acc, wr, x, ldx, packets, lane);
+}
+
 /* The warp sums of ACC, in every lane. */
 template <int N> __device__ __forceinline__ void warp_sums(float (&acc)[N])
 {

@@ -67,7 +67,7 @@ __device__ __forceinline__ const bf16 *gemv_input(const bf16 *x, int in_dim,
 
 /* act row ROW = silu(x . Wg[row]) * (x . Wu[row]) for gemv_silu_kernel, by
  * one warp; WV: the first group of the gate row's loads, issued already. */
-template <int N, int U>
+template <int N, int U, bool PRE>
 __device__ __forceinline__ void silu_row(bf16 *act, int64_t lda, const bf16 *x, int64_t ldx,
                                          const bf16 *w_gu, int inter, int in_dim, int row,
                                          uint4 (&wv)[U], int lane)
@@ -77,8 +77,8 @@ __device__ __forceinline__ void silu_row(bf16 *act, int64_t lda, const bf16 *x, 
 #pragma unroll
     for (int n = 0; n < N; n++)
         g[n] = u[n] = 0.0f;
-    row_dot_from<N, U>(g, wv, reinterpret_cast<const uint4 *>(w_gu + (size_t)row * in_dim), x,
-                       ldx, packets, lane);
+    row_dot_pre<N, U, PRE>(g, wv, reinterpret_cast<const uint4 *>(w_gu + (size_t)row * in_dim),
+                           x, ldx, packets, lane);
     row_dot<N, U>(u, reinterpret_cast<const uint4 *>(w_gu + (size_t)(inter + row) * in_dim), x,
                   ldx, packets, lane);
 #pragma unroll
@@ -113,12 +113,14 @@ gemv_silu_kernel(bf16 *act, int64_t lda, const bf16 *x, int64_t ldx, const bf16 
     const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, packets = in_dim / 8;
     const int row = blockIdx.x * kRowsPerBlock + warp;
     uint4 wv[U];
-    if (row < inter) /* in flight while the block prepares x */
-        load_group<U>(wv, reinterpret_cast<const uint4 *>(w_gu + (size_t)row * in_dim), lane,
-                      packets);
-    x = gemv_input<NV, LEAN>(x, in_dim, norm);
+    if constexpr (NV != 0) {
+        if (row < inter) /* in flight while the block prepares x */
+            load_group<U>(wv, reinterpret_cast<const uint4 *>(w_gu + (size_t)row * in_dim),
+                          lane, packets);
+        x = gemv_input<NV, LEAN>(x, in_dim, norm);
+    }
     if (row < inter) /* no block-wide synchronisation follows */
-        silu_row<N, U>(act, lda, x, ldx, w_gu, inter, in_dim, row, wv, lane);
+        silu_row<N, U, NV != 0>(act, lda, x, ldx, w_gu, inter, in_dim, row, wv, lane);
 }
 
 /*
@@ -218,13 +220,15 @@ gemv_rope_kernel(bf16 *qkv, const bf16 *x, int64_t ldx, const bf16 *w, int in_di
     const uint4 *wr = reinterpret_cast<const uint4 *>(w + (size_t)row * in_dim);
     sl::pdl_wait(); /* first: see sl::launch */
     uint4 wv[U];
-    load_group<U>(wv, wr, lane, packets); /* in flight while the block prepares x */
-    x = gemv_input<NV, LEAN>(x, in_dim, norm);
+    if constexpr (NV != 0) {
+        load_group<U>(wv, wr, lane, packets); /* in flight while the block prepares x */
+        x = gemv_input<NV, LEAN>(x, in_dim, norm);
+    }
     float acc[N];
 #pragma unroll
     for (int n = 0; n < N; n++)
         acc[n] = 0.0f;
-    row_dot_from<N, U>(acc, wv, wr, x, ldx, packets, lane);
+    row_dot_pre<N, U, NV != 0>(acc, wv, wr, x, ldx, packets, lane);
     warp_sums<N>(acc);
 #pragma unroll
     for (int n = 0; n < N; n++) {
