@@ -108,10 +108,8 @@ using sl::ar::kPacket;
 using sl::ar::lamport_safe;
 
 constexpr int kThreads = 512;
-/* Polls between two reads of the clock and of the abort word. */
-constexpr uint32_t kPollsPerCheck = 1024;
-/* Error word: kTimedOut | waiting rank << 8 | awaited peer. */
-constexpr int32_t kTimedOut = 1 << 16;
+using sl::ar::kPollsPerCheck;
+using sl::ar::kTimedOut;
 
 /* What the host and the kernels share, in mapped pinned host memory. */
 struct HostWords {
@@ -158,13 +156,6 @@ __device__ __forceinline__ uint64_t ld_relaxed_sys(const uint64_t *p)
 __device__ __forceinline__ void fence_acq_rel_sys()
 {
     asm volatile("fence.acq_rel.sys;" ::: "memory");
-}
-
-__device__ __forceinline__ uint64_t global_ns()
-{
-    uint64_t t;
-    asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t));
-    return t;
 }
 
 /* data[q][src] of the buffer at BASE: [slot_packets] packets. */
@@ -222,33 +213,11 @@ template <int N> __device__ __forceinline__ char *base_of(const Args &a, int i)
     return sl::ar::select<N>(a.base, i);
 }
 
-/* Called every kPollsPerCheck polls of a wait for PEER that began at
- * *START (0: not yet timed): false once the host aborted the group, a wait
- * of this group gave up already, or this one has lasted past the timeout
- * (then recorded for the host). Not inlined: the spins stay small enough
- * for the kernels' registers. */
-__device__ __noinline__ bool keep_waiting(uint64_t *start, const int32_t *abort, int32_t *error,
-                                          uint64_t timeout_ns, int rank, int peer)
+/* sl::ar::keep_waiting() for a wait of A's rank for PEER; not inlined, so
+ * that the spins stay small enough for the kernels' registers. */
+__device__ __noinline__ bool keep_waiting(uint64_t *start, const Args &a, int peer)
 {
-    const uint64_t now = global_ns();
-    if (*reinterpret_cast<const volatile int32_t *>(abort) != 0 ||
-        *reinterpret_cast<const volatile int32_t *>(error) != 0)
-        return false;
-    if (*start == 0) {
-        *start = now;
-        return true;
-    }
-    if (now - *start <= timeout_ns)
-        return true;
-    *reinterpret_cast<volatile int32_t *>(error) = kTimedOut | rank << 8 | peer;
-    __threadfence_system();
-    return false;
-}
-
-/* keep_waiting() for a wait of A's rank for PEER. */
-__device__ __forceinline__ bool keep_waiting(uint64_t *start, const Args &a, int peer)
-{
-    return keep_waiting(start, a.abort, a.error, a.timeout_ns, a.rank, peer);
+    return sl::ar::keep_waiting(start, a.abort, a.error, a.timeout_ns, a.rank, peer);
 }
 
 /* Spins until *F holds EPOCH, stored by PEER with release semantics; then
@@ -267,44 +236,14 @@ __device__ __forceinline__ bool wait_for_peer(const uint64_t *f, uint64_t epoch,
 
 /* ---- the Lamport protocol: the data is its own flag --------------------------------- */
 
-using sl::ar::kEmptyLane;
-
-__device__ __forceinline__ bool has_empty_lane(const uint4 &u)
-{
-    const uint32_t w[4] = {u.x, u.y, u.z, u.w};
-    bool empty = false;
-#pragma unroll
-    for (int i = 0; i < 4; i++)
-        empty |= (w[i] & 0xFFFFu) == kEmptyLane || (w[i] >> 16) == kEmptyLane;
-    return empty;
-}
-
-__device__ __forceinline__ uint4 ld_volatile_v4(const void *p)
-{
-    uint4 v;
-    asm volatile("ld.volatile.global.v4.u32 {%0, %1, %2, %3}, [%4];"
-                 : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w)
-                 : "l"(p)
-                 : "memory");
-    return v;
-}
-
 /* The packet PEER pushed into SLOT, once every lane of it has arrived; then
  * the slot is emptied for the call after next of this parity. Garbage when
  * keep_waiting() gives up. */
 __device__ __forceinline__ Bf16x8 take_pushed(Bf16x8 *slot, const Args &a, int peer)
 {
-    uint64_t start = 0;
-    uint4 u = ld_volatile_v4(slot);
-
-    for (uint32_t polls = 1; has_empty_lane(u); polls++) {
-        if (polls % kPollsPerCheck == 0 && !keep_waiting(&start, a, peer))
-            break;
-        u = ld_volatile_v4(slot);
-    }
+    const Bf16x8 v = sl::ar::wait_pushed(slot, sl::ar::ld_volatile_v4(slot),
+                                         [&](uint64_t *start) { return keep_waiting(start, a, peer); });
     *reinterpret_cast<uint4 *>(slot) = make_uint4(~0u, ~0u, ~0u, ~0u);
-    Bf16x8 v;
-    memcpy(&v, &u, sizeof(v));
     return v;
 }
 
@@ -444,24 +383,15 @@ __device__ __forceinline__ Bf16x8 reduce_add(const Call<N, L> &c, const Args &a,
                                              int row, int j, const Local &o, float &sum_sq)
 {
     const int64_t p = (int64_t)row * (m.dim / kPacket) + j;
-    float acc[kPacket], bias[kPacket];
+    float acc[kPacket];
     Bf16x8 x, z;
 
     c.sum(a, p, o.own, acc);
-    if (m.bias != nullptr) {
-        const float4 b0 = reinterpret_cast<const float4 *>(m.bias)[2 * j];
-        const float4 b1 = reinterpret_cast<const float4 *>(m.bias)[2 * j + 1];
-        bias[0] = b0.x, bias[1] = b0.y, bias[2] = b0.z, bias[3] = b0.w;
-        bias[4] = b1.x, bias[5] = b1.y, bias[6] = b1.z, bias[7] = b1.w;
-    }
+    sl::ar::residual_sum(acc, m.bias != nullptr ? m.bias + (size_t)j * kPacket : nullptr,
+                         o.residual, x, z);
 #pragma unroll
-    for (int k = 0; k < kPacket; k++) {
-        x.v[k] = sl::to_bf(acc[k]);
-        if (m.bias != nullptr)
-            x.v[k] = sl::to_bf(sl::to_f(x.v[k]) + bias[k]);
-        z.v[k] = rms::add(x.v[k], o.residual.v[k]);
+    for (int k = 0; k < kPacket; k++)
         sum_sq = rms::add_square(sum_sq, z.v[k]);
-    }
     reinterpret_cast<Bf16x8 *>(a.out)[p] = x;
     reinterpret_cast<Bf16x8 *>(m.residual)[p] = z;
     return z;
@@ -610,6 +540,10 @@ struct sl_cuda_ar {
     size_t max_bytes;
     int64_t slot_packets;
     uint64_t timeout_ns;
+    char *sets[kMaxRanks];          /* each rank's static sets (sl_cuda_ar_sets_create):
+                                       16-byte packets [nsets][nranks][set_packets] */
+    int nsets;
+    int64_t set_packets;
 };
 
 extern "C" sl_status_t sl_cuda_ar_p2p_ok(const int *devices, int n, int *ok_p)
@@ -617,7 +551,7 @@ extern "C" sl_status_t sl_cuda_ar_p2p_ok(const int *devices, int n, int *ok_p)
     for (int i = 0; i < n; i++) {
         for (int j = 0; j < n; j++) {
             int can = 0;
-            if (i == j)
+            if (devices[i] == devices[j]) /* ranks sharing a GPU (tests) */
                 continue;
             SL_CUDA_RETURN_IF_ERROR(cudaDeviceCanAccessPeer(&can, devices[i], devices[j]));
             if (!can) {
@@ -640,7 +574,7 @@ static sl_status_t sl_cuda_ar_setup_rank(sl_cuda_ar_t *ar, int i, size_t bytes)
 
     SL_CUDA_RETURN_IF_ERROR(cudaSetDevice(ar->devices[i]));
     for (int j = 0; j < ar->nranks; j++) {
-        if (j == i)
+        if (ar->devices[j] == ar->devices[i])
             continue;
         cudaError_t e = cudaDeviceEnablePeerAccess(ar->devices[j], 0);
         if (e == cudaErrorPeerAccessAlreadyEnabled) {
@@ -737,9 +671,14 @@ extern "C" void sl_cuda_ar_destroy(sl_cuda_ar_t *ar)
         return;
     if (cudaGetDevice(&caller) != cudaSuccess)
         caller = -1;
-    for (int i = 0; i < ar->nranks; i++)
-        if (ar->base[i] != NULL && cudaSetDevice(ar->devices[i]) == cudaSuccess)
+    for (int i = 0; i < ar->nranks; i++) {
+        if (cudaSetDevice(ar->devices[i]) != cudaSuccess)
+            continue;
+        if (ar->base[i] != NULL)
             (void)cudaFree(ar->base[i]);
+        if (ar->sets[i] != NULL)
+            (void)cudaFree(ar->sets[i]);
+    }
     if (ar->host != NULL)
         (void)cudaFreeHost(ar->host);
     if (caller >= 0)
@@ -823,6 +762,103 @@ extern "C" int sl_cuda_ar_push_target(const sl_cuda_ar_t *ar, int rank, size_t c
     push_p->slot_packets = ar->slot_packets;
     push_p->nranks = ar->nranks;
     push_p->rank = rank;
+    return 1;
+}
+
+extern "C" sl_status_t sl_cuda_ar_sets_create(sl_cuda_ar_t *ar, int nsets, size_t count)
+{
+    int caller = 0;
+
+    if (ar == NULL || ar->protocol != SL_CUDA_AR_LAMPORT || ar->nsets != 0 || nsets < 3 ||
+        count == 0 || count % kPacket != 0 || count > ((size_t)1 << 24) || nsets > 4096) {
+        sl_error("sl_cuda_ar_sets_create: invalid arguments (%d sets of %zu elements; a Lamport "
+                 "group without sets, 3..4096 sets of a multiple of %d elements)",
+                 nsets, count, kPacket);
+        return SL_ERR_INVALID_ARG;
+    }
+    const int64_t packets = (int64_t)(count / kPacket);
+    const size_t bytes = (size_t)nsets * (size_t)ar->nranks * (size_t)packets * 16;
+    SL_CUDA_RETURN_IF_ERROR(cudaGetDevice(&caller));
+    for (int i = 0; i < ar->nranks; i++) {
+        cudaError_t e = cudaSetDevice(ar->devices[i]);
+        if (e == cudaSuccess) {
+            e = cudaMalloc((void **)&ar->sets[i], bytes);
+            if (e != cudaSuccess)
+                ar->sets[i] = NULL;
+        }
+        if (e == cudaSuccess)
+            e = cudaMemset(ar->sets[i], 0xFF, bytes); /* every lane empty */
+        if (e == cudaSuccess)
+            e = cudaDeviceSynchronize(); /* kernels run on non-blocking streams */
+        if (e != cudaSuccess) {
+            sl_error("the all-reduce's %d static sets (%.1f MB) on GPU %d: %s", nsets,
+                     (double)bytes / 1e6, ar->devices[i], cudaGetErrorString(e));
+            for (int j = 0; j <= i; j++) {
+                if (ar->sets[j] != NULL && cudaSetDevice(ar->devices[j]) == cudaSuccess)
+                    (void)cudaFree(ar->sets[j]);
+                ar->sets[j] = NULL;
+            }
+            (void)cudaSetDevice(caller);
+            return e == cudaErrorMemoryAllocation ? SL_ERR_NO_MEMORY : SL_ERR_CUDA;
+        }
+    }
+    SL_CUDA_RETURN_IF_ERROR(cudaSetDevice(caller));
+    ar->nsets = nsets;
+    ar->set_packets = packets;
+    return SL_OK;
+}
+
+extern "C" int sl_cuda_ar_sets(const sl_cuda_ar_t *ar, size_t *count_p)
+{
+    if (ar == NULL || ar->nsets == 0)
+        return 0;
+    *count_p = (size_t)ar->set_packets * kPacket;
+    return ar->nsets;
+}
+
+/* Rank K's set SET: [nranks][set_packets] packets. */
+static char *sl_cuda_ar_set(const sl_cuda_ar_t *ar, int k, int set)
+{
+    return ar->sets[k] + (size_t)set * (size_t)ar->nranks * (size_t)ar->set_packets * 16;
+}
+
+static int sl_cuda_ar_set_ok(const sl_cuda_ar_t *ar, int rank, int set, size_t count)
+{
+    return ar != NULL && ar->nsets > 0 && rank >= 0 && rank < ar->nranks && set >= 0 &&
+           set < ar->nsets && count > 0 && count % kPacket == 0 &&
+           count <= (size_t)ar->set_packets * kPacket;
+}
+
+extern "C" int sl_cuda_ar_set_push_target(const sl_cuda_ar_t *ar, int rank, int set,
+                                          size_t count, sl_cuda_ar_push_t *push_p)
+{
+    if (!sl_cuda_ar_set_ok(ar, rank, set, count))
+        return 0;
+    memset(push_p, 0, sizeof(*push_p));
+    for (int i = 0; i < ar->nranks; i++)
+        push_p->base[i] = sl_cuda_ar_set(ar, i, set);
+    push_p->slot_packets = ar->set_packets;
+    push_p->nranks = ar->nranks;
+    push_p->rank = rank;
+    push_p->set = 1;
+    return 1;
+}
+
+extern "C" int sl_cuda_ar_set_gather(const sl_cuda_ar_t *ar, int rank, int set, size_t count,
+                                     sl_cuda_ar_gather_t *g_p)
+{
+    if (!sl_cuda_ar_set_ok(ar, rank, set, count))
+        return 0;
+    memset(g_p, 0, sizeof(*g_p));
+    g_p->slots = sl_cuda_ar_set(ar, rank, set);
+    g_p->clear = sl_cuda_ar_set(ar, rank, (set + 2) % ar->nsets);
+    g_p->abort = &ar->host_dev[rank]->abort;
+    g_p->error = &ar->host_dev[rank]->error;
+    g_p->timeout_ns = ar->timeout_ns;
+    g_p->packets = (int64_t)(count / kPacket);
+    g_p->stride = ar->set_packets;
+    g_p->nranks = ar->nranks;
+    g_p->rank = rank;
     return 1;
 }
 

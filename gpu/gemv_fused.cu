@@ -9,6 +9,10 @@
  *   every block normalises the row into shared memory itself
  *   (rms::norm_row_into) while its first weight loads are in flight, where
  *   a norm kernel of one block would run alone on one SM between two GEMVs;
+ *   at TP > 1 (G), the all-reduce before the norm as well: every block sums
+ *   the peers' packets of the row, which the projection before pushed into
+ *   its static set (sl_cuda_ar_set_gather), with its own part and the
+ *   residual first (gather_row), where an all-reduce kernel would;
  * - after it, per row: silu(gate) * up (gemv_silu_kernel); RoPE and the
  *   K/V cache store (gemv_rope_kernel); the push of the rows into the
  *   all-reduce's slots on the peers (gemv_push_kernel).
@@ -45,12 +49,82 @@ inline int norm_v(int in_dim)
  * the norm's first packets held in registers (one round trip to L2 fewer),
  * ~64 registers, 4 blocks an SM. */
 constexpr int kLeanBlocks = 6;
+/* The wide build with the all-reduce (G): held to the wide build's 4 blocks
+ * an SM (64 registers), which the gather's packets would otherwise push to 3. */
+constexpr int kWideBlocks = 4;
+
+/* __launch_bounds__'s blocks an SM for a fused kernel's build. */
+constexpr int min_blocks(int nv, bool lean, bool g)
+{
+    return nv != 0 && lean ? kLeanBlocks : g ? kWideBlocks : 1;
+}
+
+/*
+ * z [dim] (shared memory) = RESIDUAL [dim] + the TP group's sum of its ranks'
+ * rows M.partial (+ M.bias), with allreduce.cu's roundings
+ * (sl::ar::residual_sum), for the packets this thread takes in
+ * rms::norm_row_into<NV> (so that it reads them back without a barrier);
+ * block 0 also stores them into M.residual_out. A peer's packet is waited
+ * for in this rank's set (M.gather), where the projection before pushed it;
+ * this rank's own part is read as the peers got it (Lamport-safe), so every
+ * rank sums the same bits. First, the grid empties the set two calls ahead
+ * (sl_kernels.h: why that one).
+ */
+template <int NV>
+__device__ __forceinline__ void gather_row(bf16 *z_out, const bf16 *residual, int dim,
+                                           const sl_cuda_gemv_norm_t &m)
+{
+    namespace ar = sl::ar;
+    const sl_cuda_ar_gather_t &g = m.gather;
+    const int npackets = dim / 8, threads = sl::rms::threads_for(npackets);
+    const sl::Bf16x8 *own = reinterpret_cast<const sl::Bf16x8 *>(m.partial);    /* [npackets] */
+    const sl::Bf16x8 *res = reinterpret_cast<const sl::Bf16x8 *>(residual);     /* [npackets] */
+    const sl::Bf16x8 *slots = reinterpret_cast<const sl::Bf16x8 *>(g.slots);    /* [nranks][stride] */
+    sl::Bf16x8 *z = reinterpret_cast<sl::Bf16x8 *>(z_out);                      /* [npackets] */
+    sl::Bf16x8 *keep = blockIdx.x == 0 ? reinterpret_cast<sl::Bf16x8 *>(m.residual_out) : nullptr;
+
+    uint4 *clear = reinterpret_cast<uint4 *>(g.clear); /* [nranks][stride] */
+    const int64_t all = (int64_t)g.nranks * g.packets;
+    for (int64_t q = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; q < all;
+         q += (int64_t)gridDim.x * blockDim.x) {
+        const int k = (int)(q / g.packets);
+        if (k != g.rank)
+            clear[k * g.stride + q % g.packets] = make_uint4(~0u, ~0u, ~0u, ~0u);
+    }
+#pragma unroll
+    for (int i = 0; i < NV; i++) {
+        const int u = threadIdx.x + i * blockDim.x;
+        for (int p = u; p < npackets; p += threads) {
+            const sl::Bf16x8 mine = ar::lamport_safe(own[p]), r = res[p];
+            float acc[ar::kPacket];
+            for (int k = 0; k < g.nranks; k++) {
+                const sl::Bf16x8 *slot = slots + k * g.stride + p;
+                const sl::Bf16x8 v =
+                    k == g.rank ? mine
+                                : ar::wait_pushed(slot, ar::ld_volatile_v4(slot), [&](uint64_t *t0) {
+                                      return ar::keep_waiting(t0, g.abort, g.error, g.timeout_ns,
+                                                              g.rank, k);
+                                  });
+#pragma unroll
+                for (int j = 0; j < ar::kPacket; j++)
+                    acc[j] = k == 0 ? sl::to_f(v.v[j]) : acc[j] + sl::to_f(v.v[j]);
+            }
+            sl::Bf16x8 x, zv;
+            ar::residual_sum(acc, m.bias != nullptr ? m.bias + (size_t)p * ar::kPacket : nullptr,
+                             r, x, zv);
+            z[p] = zv;
+            if (keep != nullptr)
+                keep[p] = zv;
+        }
+    }
+}
 
 /* The GEMV's x: with the norm (NV > 0), the normalised row in shared memory,
  * made from the residual row X by the whole block as rms::norm_row_into with
- * NV threads a thread (holding its first packets unless LEAN); else X itself.
+ * NV threads a thread (holding its first packets unless LEAN), after the
+ * all-reduce's sum is added to it where G (gather_row); else X itself.
  * Every thread of the block calls it (a barrier with the norm). */
-template <int NV, bool LEAN>
+template <int NV, bool LEAN, bool G>
 __device__ __forceinline__ const bf16 *gemv_input(const bf16 *x, int in_dim,
                                                   const sl_cuda_gemv_norm_t &norm)
 {
@@ -59,8 +133,13 @@ __device__ __forceinline__ const bf16 *gemv_input(const bf16 *x, int in_dim,
     } else {
         extern __shared__ uint4 x_norm[]; /* [in_dim / 8] */
         bf16 *xn = reinterpret_cast<bf16 *>(x_norm);
-        sl::rms::norm_row_into<NV, !LEAN>(xn, x, reinterpret_cast<const bf16 *>(norm.weight),
-                                          in_dim, norm.eps);
+        if constexpr (G) {
+            gather_row<NV>(xn, x, in_dim, norm); /* z, in place of xn */
+            x = xn;
+        }
+        /* G: z is in shared memory, nothing to hold (registers the gather needs) */
+        sl::rms::norm_row_into<NV, !LEAN && !G>(
+            xn, x, reinterpret_cast<const bf16 *>(norm.weight), in_dim, norm.eps);
         return xn;
     }
 }
@@ -103,12 +182,13 @@ __device__ __forceinline__ void silu_row(bf16 *act, int64_t lda, const bf16 *x, 
  * x:    [N, ldx] bf16 (NV > 0: N = 1, the residual row to normalise first)
  * w_gu: [2 inter, in_dim] bf16, gate rows then up rows
  */
-template <int N, int U, int NV, bool LEAN>
-__global__ void __launch_bounds__(kRowsPerBlock * 32, NV && LEAN ? kLeanBlocks : 1)
+template <int N, int U, int NV, bool LEAN, bool G>
+__global__ void __launch_bounds__(kRowsPerBlock * 32, min_blocks(NV, LEAN, G))
 gemv_silu_kernel(bf16 *act, int64_t lda, const bf16 *x, int64_t ldx, const bf16 *w_gu,
                  int inter, int in_dim, sl_cuda_gemv_norm_t norm)
 {
     static_assert(NV == 0 || N == 1, "the norm before the GEMV takes one row");
+    static_assert(!G || NV != 0, "the all-reduce comes with the norm");
     sl::pdl_wait(); /* first: see sl::launch */
     const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, packets = in_dim / 8;
     const int row = blockIdx.x * kRowsPerBlock + warp;
@@ -117,7 +197,7 @@ gemv_silu_kernel(bf16 *act, int64_t lda, const bf16 *x, int64_t ldx, const bf16 
         if (row < inter) /* in flight while the block prepares x */
             load_group<U>(wv, reinterpret_cast<const uint4 *>(w_gu + (size_t)row * in_dim),
                           lane, packets);
-        x = gemv_input<NV, LEAN>(x, in_dim, norm);
+        x = gemv_input<NV, LEAN, G>(x, in_dim, norm);
     }
     if (row < inter) /* no block-wide synchronisation follows */
         silu_row<N, U, NV != 0>(act, lda, x, ldx, w_gu, inter, in_dim, row, wv, lane);
@@ -152,7 +232,7 @@ gemv_push_kernel(bf16 *out, const bf16 *x, int64_t ldx, const bf16 *w, int out_d
     const int row = blockIdx.x * kRowsPerBlock + warp;
     const int t = threadIdx.x;
     sl::pdl_wait(); /* first: see sl::launch */
-    if (t == 0) /* read while the rows load; seen after the barrier below */
+    if (t == 0 && !push.set) /* read while the rows load; seen after the barrier below */
         parity = (int)(ar::next_epoch(ar::select<ar::kMaxRanks>(push.base, push.rank)) & 1);
     float acc[N];
     row_sums<N, U>(acc, w + (size_t)row * in_dim, x, ldx, in_dim, lane);
@@ -169,8 +249,11 @@ gemv_push_kernel(bf16 *out, const bf16 *x, int64_t ldx, const bf16 *w, int out_d
         const int n = t % N;
         const int peer = (push.rank + 1 + t / N) % push.nranks;
         const int64_t p = (int64_t)n * (out_dim / ar::kPacket) + blockIdx.x;
-        ar::slot(ar::select<ar::kMaxRanks>(push.base, peer), parity, push.rank, push.nranks,
-                 push.slot_packets)[p] = ar::lamport_safe(packet[n]);
+        char *base = ar::select<ar::kMaxRanks>(push.base, peer);
+        sl::Bf16x8 *dst = push.set /* this rank's slot in the peer's set, or of the parity */
+                              ? reinterpret_cast<sl::Bf16x8 *>(base) + push.rank * push.slot_packets
+                              : ar::slot(base, parity, push.rank, push.nranks, push.slot_packets);
+        dst[p] = ar::lamport_safe(packet[n]);
     }
 }
 
@@ -202,12 +285,13 @@ struct RopeStore {
  *      columns not written (attention reads them from the cache)
  * w:   [units * head_dim, in_dim]; grid = units * head_dim / 8
  */
-template <int N, int U, int NV, bool LEAN>
-__global__ void __launch_bounds__(kRowsPerBlock * 32, NV && LEAN ? kLeanBlocks : 1)
+template <int N, int U, int NV, bool LEAN, bool G>
+__global__ void __launch_bounds__(kRowsPerBlock * 32, min_blocks(NV, LEAN, G))
 gemv_rope_kernel(bf16 *qkv, const bf16 *x, int64_t ldx, const bf16 *w, int in_dim,
                  RopeStore rs, sl_cuda_gemv_norm_t norm)
 {
     static_assert(NV == 0 || N == 1, "the norm before the GEMV takes one row");
+    static_assert(!G || NV != 0, "the all-reduce comes with the norm");
     static_assert(kRowsPerBlock == 8, "4 pairs, or 8 v elements, per block");
     __shared__ bf16 vals[N][kRowsPerBlock]; /* [N][8] the block's rows of each token */
     const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, t = threadIdx.x;
@@ -222,7 +306,7 @@ gemv_rope_kernel(bf16 *qkv, const bf16 *x, int64_t ldx, const bf16 *w, int in_di
     uint4 wv[U];
     if constexpr (NV != 0) {
         load_group<U>(wv, wr, lane, packets); /* in flight while the block prepares x */
-        x = gemv_input<NV, LEAN>(x, in_dim, norm);
+        x = gemv_input<NV, LEAN, G>(x, in_dim, norm);
     }
     float acc[N];
 #pragma unroll
@@ -305,34 +389,44 @@ void launch_norm_build(unsigned grid, size_t smem, cudaStream_t stream, Args &&.
                          std::forward<Args>(args)...);
 }
 
-/* The builds of the kernels below, for launch_fused: Kernels::of<N, NV, LEAN>. */
+/* The builds of the kernels below, for launch_fused: Kernels::of<N, NV, LEAN, G>. */
 struct RopeKernels {
-    template <int N, int NV, bool LEAN>
-    static constexpr auto of = gemv_rope_kernel<N, kUnroll, NV, LEAN>;
+    template <int N, int NV, bool LEAN, bool G>
+    static constexpr auto of = gemv_rope_kernel<N, kUnroll, NV, LEAN, G>;
 };
 struct SiluKernels {
-    template <int N, int NV, bool LEAN>
-    static constexpr auto of = gemv_silu_kernel<N, kUnroll, NV, LEAN>;
+    template <int N, int NV, bool LEAN, bool G>
+    static constexpr auto of = gemv_silu_kernel<N, kUnroll, NV, LEAN, G>;
 };
 
 /* Launches the K kernel for N rows over GRID blocks with ARGS and NORM: with
  * the norm (NORM set), the lean or wide build for IN_DIM
- * (launch_norm_build); else the plain one, balanced at one row. */
+ * (launch_norm_build), or with the all-reduce too (NORM->partial) the wide
+ * build, balanced (the grids of a TP > 1 rank: session 6 measured the wide
+ * build ahead on them); else the plain one, balanced at one row. */
 template <class K, class... Args>
 void launch_fused(int n, unsigned grid, int in_dim, const sl_cuda_gemv_norm_t *norm,
                   cudaStream_t stream, Args... args)
 {
     if (norm != nullptr) {
+        const size_t smem = norm_smem(norm, in_dim);
         with_norm_v(in_dim, [&](auto nv) {
             constexpr int NV = decltype(nv)::value;
-            launch_norm_build<K::template of<1, NV, true>, K::template of<1, NV, false>>(
-                grid, norm_smem(norm, in_dim), stream, args..., *norm);
+            if (norm->partial != nullptr) {
+                constexpr auto kernel = K::template of<1, NV, false, true>;
+                (void)sl::launch(kernel, grid, kRowsPerBlock * 32, balanced_smem<kernel>(grid, smem),
+                                 stream, args..., *norm);
+                return;
+            }
+            launch_norm_build<K::template of<1, NV, true, false>,
+                              K::template of<1, NV, false, false>>(grid, smem, stream, args...,
+                                                                   *norm);
         });
         return;
     }
     with_rows(n, [&](auto rows) {
         constexpr int N = decltype(rows)::value;
-        constexpr auto kernel = K::template of<N, 0, false>;
+        constexpr auto kernel = K::template of<N, 0, false, false>;
         (void)sl::launch(kernel, grid, kRowsPerBlock * 32,
                          N == 1 ? balanced_smem<kernel>(grid, 0) : 0, stream, args...,
                          sl_cuda_gemv_norm_t{});
@@ -347,6 +441,25 @@ extern "C" int sl_cuda_gemv_norm_supported(int n, int in_dim, const void *z, con
            (size_t)in_dim * sizeof(bf16) <= kGemvNormMaxSmem;
 }
 
+/* NORM's operands for a GEMV of the row X [in_dim], with its all-reduce
+ * where NORM->partial is set. */
+static bool norm_ok(const sl_cuda_gemv_norm_t *norm, int n, int in_dim, const void *x)
+{
+    if (norm == nullptr)
+        return true;
+    if (!sl_cuda_gemv_norm_supported(n, in_dim, x, norm->weight))
+        return false;
+    if (norm->partial == nullptr)
+        return true;
+    const sl_cuda_ar_gather_t &g = norm->gather;
+    return sl::aligned16(norm->partial) && sl::aligned16(norm->bias) &&
+           norm->residual_out != nullptr && sl::aligned16(norm->residual_out) &&
+           norm->residual_out != x && norm->residual_out != norm->partial && g.slots != nullptr &&
+           g.clear != nullptr && g.abort != nullptr && g.error != nullptr &&
+           g.packets == in_dim / 8 && g.stride >= g.packets && g.nranks >= 1 &&
+           g.nranks <= SL_CUDA_AR_MAX_RANKS && g.rank >= 0 && g.rank < g.nranks;
+}
+
 
 extern "C" sl_status_t sl_cuda_gemv_silu_bf16(uint16_t *act, int64_t lda, const uint16_t *x,
                                               int64_t ldx, const uint16_t *w_gu, int n,
@@ -356,7 +469,7 @@ extern "C" sl_status_t sl_cuda_gemv_silu_bf16(uint16_t *act, int64_t lda, const 
 {
     if (act == nullptr || inter <= 0 || in_dim <= 0 || lda < inter || ldx < in_dim ||
         !sl_cuda_gemv_supported(n, in_dim, x, ldx, w_gu) ||
-        (norm != nullptr && !sl_cuda_gemv_norm_supported(n, in_dim, x, norm->weight))) {
+        !norm_ok(norm, n, in_dim, x)) {
         sl_error("sl_cuda_gemv_silu_bf16: unsupported arguments (n=%d inter=%d in_dim=%d)", n,
                  inter, in_dim);
         return SL_ERR_INVALID_ARG;
@@ -411,7 +524,7 @@ extern "C" sl_status_t sl_cuda_gemv_rope_store_bf16(
         !sl_cuda_gemv_rope_supported(n, in_dim, x, ldx, w_qkv, head_dim) ||
         cos_table == nullptr || sin_table == nullptr || positions == nullptr ||
         slots == nullptr || k_cache == nullptr || v_cache == nullptr ||
-        (norm != nullptr && !sl_cuda_gemv_norm_supported(n, in_dim, x, norm->weight))) {
+        !norm_ok(norm, n, in_dim, x)) {
         sl_error("sl_cuda_gemv_rope_store_bf16: unsupported arguments (n=%d in_dim=%d heads=%d "
                  "kv_heads=%d head_dim=%d; head_dim a multiple of %d)",
                  n, in_dim, heads, kv_heads, head_dim, 2 * kRowsPerBlock);

@@ -186,14 +186,39 @@ sl_status_t sl_cuda_gemv_residual_bf16(uint16_t *residual, const uint16_t *x,
                                        const uint16_t *w, int out_dim, int in_dim,
                                        cudaStream_t stream);
 
+/* What a GEMV needs to take a one-shot all-reduce's sum in its prologue
+ * (allreduce.cu: sl_cuda_ar_set_gather); by value. */
+typedef struct {
+    const void *slots;     /* this rank's set: [nranks][stride] 16-byte packets */
+    void *clear;           /* the set two calls ahead, emptied by this call */
+    const int32_t *abort;  /* the group's abort and error words (device view) */
+    int32_t *error;
+    uint64_t timeout_ns;
+    int64_t packets;       /* of the row: count / 8 */
+    int64_t stride;        /* packets from one rank's slot to the next */
+    int nranks, rank;
+} sl_cuda_ar_gather_t;
+
 /* The RMSNorm before a fused GEMV, done inside it: x is then the residual
  * row z [1, in_dim] (sl_cuda_gemv_residual_bf16 summed into it) and every
  * block of the GEMV normalises it into shared memory first, the same bits
  * as sl_cuda_rmsnorm_bf16(xn, ., z) followed by the GEMV of xn. At batch 1
- * that is one norm kernel fewer before each fused GEMV. */
+ * that is one norm kernel fewer before each fused GEMV.
+ *
+ * With PARTIAL set (TP > 1), the all-reduce before the norm is in the
+ * kernel too: x is the residual row before the sum, and every block makes
+ * z = x + the group's sum of the ranks' PARTIAL rows (+ BIAS) from GATHER's
+ * set (sl_cuda_ar_set_gather) before normalising it; block 0 stores z into
+ * RESIDUAL_OUT (not x: other blocks still read x). The same bits as
+ * sl_cuda_ar_rmsnorm_bf16(PARTIAL, BIAS, x, weight, xn) followed by the GEMV
+ * of xn, xn then x. */
 typedef struct {
-    const uint16_t *weight; /* [in_dim] bf16 */
+    const uint16_t *weight;     /* [in_dim] bf16 */
     float eps;
+    const uint16_t *partial;    /* [in_dim] this rank's part of the sum, or NULL */
+    const float *bias;          /* [in_dim] float32 added to the sum, or NULL */
+    uint16_t *residual_out;     /* [in_dim] z, with PARTIAL */
+    sl_cuda_ar_gather_t gather; /* with PARTIAL */
 } sl_cuda_gemv_norm_t;
 
 /* Whether a fused GEMV takes a norm over Z with WEIGHT: one row, the
@@ -367,9 +392,11 @@ int sl_cuda_ar_rmsnorm_supported(const sl_cuda_ar_t *ar, const void *x, const vo
  * for the peers as the GEMV finishes them, not after the next kernel has
  * started and read them back. Passed by value to kernels. */
 typedef struct {
-    void *base[SL_CUDA_AR_MAX_RANKS]; /* every rank's buffer */
+    void *base[SL_CUDA_AR_MAX_RANKS]; /* every rank's buffer; SET: its slot set */
     int64_t slot_packets;
     int nranks, rank;
+    int set; /* 0: the slots of the next epoch's parity; 1: one of the static
+                sets of sl_cuda_ar_sets_create (sl_cuda_ar_set_push_target) */
 } sl_cuda_ar_push_t;
 
 /* *push_p for RANK's pushes of COUNT elements, and 1; 0 (nothing set) unless
@@ -404,6 +431,40 @@ sl_status_t sl_cuda_gemv_push_bf16(uint16_t *out, const uint16_t *x, int64_t ldx
 sl_status_t sl_cuda_ar_rmsnorm_bf16(sl_cuda_ar_t *ar, int rank, uint16_t *x, const float *bias,
                                     uint16_t *residual, const uint16_t *weight, uint16_t *xn,
                                     int n, int h, float eps, int pushed, cudaStream_t stream);
+
+/*
+ * The all-reduce inside the next GEMV (TP > 1, batch 1). A decode step makes
+ * the same sequence of all-reduces of one row every time; call i of it
+ * (0 <= i < nsets) gets a static slot set of its own instead of the slots
+ * of an epoch's parity: the projection before pushes its row into set i of
+ * every peer (sl_cuda_gemv_push_bf16 with sl_cuda_ar_set_push_target), and
+ * every block of the GEMV after waits for the peers' packets in its own set
+ * i, sums them with its own part and normalises the row itself
+ * (sl_cuda_gemv_norm_t with a gather): no all-reduce kernel, no epoch, no
+ * counter. Many blocks read a set, so none can empty it after reading, as
+ * the Lamport kernels do; call i empties set (i + 2) % nsets instead, which
+ * no reader needs any more (its last call, i + 2 - nsets <= i - 1, has
+ * completed: stream order) and no peer writes before its call i + 2, which
+ * needs this rank's push of call i + 1, which comes after call i
+ * (allreduce.cu). nsets >= 3.
+ *
+ * sl_cuda_ar_sets_create: the sets, NSETS of COUNT elements (bf16) a rank,
+ * every lane empty; once per group (a second call fails), made from one
+ * thread like the group.
+ */
+sl_status_t sl_cuda_ar_sets_create(sl_cuda_ar_t *ar, int nsets, size_t count);
+/* The group's static sets (0: none) and the elements of each. */
+int sl_cuda_ar_sets(const sl_cuda_ar_t *ar, size_t *count_p);
+
+/* *push_p for RANK's pushes of call SET (COUNT elements, at most the sets'),
+ * and 1; 0 (nothing set) without such a set. */
+int sl_cuda_ar_set_push_target(const sl_cuda_ar_t *ar, int rank, int set, size_t count,
+                               sl_cuda_ar_push_t *push_p);
+
+/* *g_p for RANK's call SET of COUNT elements (a multiple of 8, at most the
+ * sets'), and 1; 0 (nothing set) without such a set. */
+int sl_cuda_ar_set_gather(const sl_cuda_ar_t *ar, int rank, int set, size_t count,
+                          sl_cuda_ar_gather_t *g_p);
 
 /* From any thread: every kernel of the group that waits for a peer gives up
  * (their outputs are then garbage and the group unusable). */

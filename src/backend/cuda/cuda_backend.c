@@ -73,7 +73,6 @@ static sl_status_t sl_cuda_rank_init(sl_cuda_rank_t *r)
     SL_CUBLAS_RETURN_IF_ERROR(cublasSetWorkspace(r->cublas, r->cublas_ws, SL_CUBLAS_WORKSPACE));
     SL_RETURN_IF(sl_cuda_weights_load(r));
     SL_RETURN_IF(sl_cuda_rank_alloc_activations(r));
-    sl_cuda_rank_plan_fusions(r);
     SL_RETURN_IF(sl_cuda_sample_init(r));
     SL_CUDA_RETURN_IF_ERROR(cudaMalloc((void **)&r->rope_cos, table));
     SL_CUDA_RETURN_IF_ERROR(cudaMalloc((void **)&r->rope_sin, table));
@@ -486,6 +485,8 @@ static sl_status_t sl_cuda_sizes(sl_cuda_backend_t *be)
     /* Off until measured on two GPUs (docs/PERFORMANCE.md, session 4). */
     be->ar_push = sl_env_int("SLINFER_AR_PUSH", 0) != 0;
     be->gemv_norm = sl_env_int("SLINFER_GEMV_NORM", 1) != 0;
+    /* Off until measured on two GPUs (docs/PERFORMANCE.md, session 7). */
+    be->ar_gemv = sl_env_int("SLINFER_AR_IN_GEMV", 0) != 0;
     /* Balanced batch-1 GEMV launches: measured faster on a TP 2 rank's shapes,
      * slower on TP 1's (docs/PERFORMANCE.md, session 6). */
     sl_cuda_gemv_set_balance(be->tp > 1);
@@ -574,6 +575,11 @@ static sl_status_t sl_cuda_custom_ar_init(sl_cuda_backend_t *be)
     SL_RETURN_IF(sl_cuda_ar_create(devices, be->tp, (size_t)max_bytes,
                                    be->timeout_s > 0 ? be->timeout_s : 1.0, protocol, &be->ar));
     be->info.custom_ar_max_bytes = sl_cuda_ar_max_bytes(be->ar);
+    /* SLINFER_AR_IN_GEMV: a static set for each all-reduce between two
+     * layers' GEMVs at batch 1 (cuda_forward.c, sl_cuda_plan_ar_in_gemv). */
+    const int64_t layers = be->config->num_layers, h = be->config->hidden_size;
+    if (be->ar_gemv && protocol == SL_CUDA_AR_LAMPORT && layers >= 2 && h % 8 == 0)
+        SL_RETURN_IF(sl_cuda_ar_sets_create(be->ar, (int)(2 * layers - 1), (size_t)h));
     sl_debug("CUDA backend: one-shot all-reduce over peer memory (%s protocol) for messages "
              "up to %zu bytes, NCCL above",
              protocol == SL_CUDA_AR_LAMPORT ? "Lamport" : "barrier",
@@ -759,7 +765,10 @@ sl_status_t sl_cuda_backend_create(const sl_model_t *model, const sl_cuda_option
         goto err;
     be->info.load_seconds = sl_cuda_clock() - t0;
     be->info.weight_bytes = be->ranks[0].w.bytes;
-    if ((s = sl_cuda_nccl_init(be)) != SL_OK || (s = sl_cuda_custom_ar_init(be)) != SL_OK ||
+    if ((s = sl_cuda_nccl_init(be)) == SL_OK && (s = sl_cuda_custom_ar_init(be)) == SL_OK)
+        for (int i = 0; i < be->nlocal; i++)
+            sl_cuda_rank_plan_fusions(&be->ranks[i]);
+    if (s != SL_OK ||
         (s = sl_cuda_kv_blocks(be)) != SL_OK ||
         (s = sl_cuda_run_all(be, SL_CUDA_CMD_KV)) != SL_OK)
         goto err;

@@ -74,6 +74,7 @@ sl_status_t sl_cuda_rank_alloc_activations(sl_cuda_rank_t *r)
 
     SL_RETURN_IF(sl_cuda_alloc(r, &r->x, t * h * 2, "activations"));
     SL_RETURN_IF(sl_cuda_alloc(r, &r->residual, t * h * 2, "activations"));
+    SL_RETURN_IF(sl_cuda_alloc(r, &r->residual_alt, tp > 1 ? h * 2 : 0, "activations"));
     SL_RETURN_IF(sl_cuda_alloc(r, &r->xn, t * h * 2, "activations"));
     SL_RETURN_IF(sl_cuda_alloc(r, &r->qkv, t * (size_t)r->qkv_dim * 2, "activations"));
     SL_RETURN_IF(sl_cuda_alloc(r, &r->attn, t * (size_t)r->heads * hd * 2, "activations"));
@@ -97,11 +98,12 @@ void sl_cuda_rank_free_activations(sl_cuda_rank_t *r)
 {
     void *bufs[] = {r->x,  r->residual, r->xn, r->qkv,      r->attn, r->gu,    r->act,
                     r->attn_ws, r->xl,  r->rl, r->lg, r->gathered, r->am, r->am_all,
-                    r->am_part};
+                    r->am_part, r->residual_alt};
     for (size_t i = 0; i < sizeof(bufs) / sizeof(bufs[0]); i++)
         if (bufs[i] != NULL)
             (void)cudaFree(bufs[i]);
     r->x = r->residual = r->xn = r->qkv = r->attn = r->gu = r->act = r->xl = r->rl = NULL;
+    r->residual_alt = NULL;
     r->attn_ws = r->lg = r->gathered = NULL;
     r->am = r->am_all = r->am_part = NULL;
 }
@@ -225,6 +227,53 @@ static sl_status_t sl_cuda_row_parallel(sl_cuda_rank_t *r, const uint16_t *in, i
  * the same bits. Only where no all-reduce comes between a projection and the
  * norm (TP 1), the layers have none of what the fused kernels leave out
  * (q/k norm, o, gate/up and down biases), and every GEMV takes its operands. */
+/*
+ * Batch 1 at TP > 1 (SLINFER_AR_IN_GEMV) runs each all-reduce between two
+ * layers' GEMVs, and the norm after it, inside the GEMV after it: the O and
+ * down GEMVs push their rows into the peers' static set of that call
+ * (sl_cuda_ar_set_push_target: call 2 l for layer l's O, 2 l + 1 for its
+ * down), and every block of the gate/up + SiLU and next QKV + RoPE GEMVs
+ * waits for the peers' packets, sums them with its own part and the
+ * residual, and normalises the row (sl_cuda_gemv_norm_t with a gather):
+ * 64 kernels a token fewer for 32 layers. The embedding's all-reduce and the
+ * last layer's keep their kernels (no GEMV before, resp. the logits after).
+ * Call i reads the residual stream from one buffer and block 0 writes the
+ * next into the other (the other blocks still read the first): R[i % 2] ->
+ * R[(i + 1) % 2], R = {residual, residual_alt}; the last call (2 L - 2)
+ * leaves it in residual_alt for the logits.
+ */
+static int sl_cuda_plan_ar_in_gemv(const sl_cuda_rank_t *r)
+{
+    const sl_cuda_backend_t *be = r->be;
+    const sl_model_config_t *c = be->config;
+    const int h = (int)c->hidden_size, hd = (int)c->head_dim, attn_dim = r->heads * hd;
+    sl_cuda_ar_push_t push;
+    size_t count = 0;
+    int ok = be->tp > 1 && r->residual_alt != NULL &&
+             sl_cuda_ar_sets(be->ar, &count) == 2 * (int)c->num_layers - 1 &&
+             count == (size_t)h && sl_cuda_ar_set_push_target(be->ar, r->rank, 0, count, &push);
+
+    for (int64_t l = 0; ok && l < c->num_layers; l++) {
+        const sl_cuda_layer_t *L = &r->w.layers[l];
+        ok = L->q_norm == NULL && L->b_gu == NULL &&
+             sl_cuda_gemv_norm_supported(1, h, r->residual, L->attn_norm) &&
+             sl_cuda_gemv_norm_supported(1, h, r->residual, L->mlp_norm) &&
+             sl_cuda_gemv_norm_supported(1, h, r->residual_alt, L->mlp_norm) &&
+             sl_cuda_gemv_rope_supported(1, h, r->residual, h, L->w_qkv, hd) &&
+             sl_cuda_gemv_rope_supported(1, h, r->xn, h, L->w_qkv, hd) &&
+             sl_cuda_gemv_push_supported(1, h, attn_dim, r->attn, attn_dim, L->w_o, r->x) &&
+             sl_cuda_gemv_push_supported(1, h, r->inter, r->act, r->inter, L->w_down, r->x) &&
+             sl_cuda_gemv_supported(1, h, r->residual, h, L->w_gu);
+    }
+    return ok;
+}
+
+/* Whether a step of N tokens runs the all-reduces inside the GEMVs. */
+static int sl_cuda_ar_in_gemv(const sl_cuda_rank_t *r, int n)
+{
+    return r->ar_in_gemv && n == 1;
+}
+
 void sl_cuda_rank_plan_fusions(sl_cuda_rank_t *r)
 {
     const sl_cuda_backend_t *be = r->be;
@@ -245,6 +294,44 @@ void sl_cuda_rank_plan_fusions(sl_cuda_rank_t *r)
     r->norm_in_gemv = ok;
     if (ok && r->rank == 0)
         sl_debug("CUDA backend: batch-1 steps run the layers' RMSNorms inside the GEMVs");
+    r->ar_in_gemv = sl_cuda_plan_ar_in_gemv(r);
+    if (r->ar_in_gemv && r->rank == 0)
+        sl_debug("CUDA backend: batch-1 steps run the layers' all-reduces and RMSNorms inside "
+                 "the GEMVs");
+}
+
+/* Batch 1 with ar_in_gemv: the call I's norm before a GEMV, the all-reduce of
+ * x (+ BIAS) in it, the residual stream from R[i % 2] (returned in *z_p, the
+ * GEMV's x) to R[(i + 1) % 2]. */
+static sl_cuda_gemv_norm_t sl_cuda_gathered_norm(const sl_cuda_rank_t *r, int i,
+                                                 const uint16_t *weight, const float *bias,
+                                                 const uint16_t **z_p)
+{
+    const size_t h = (size_t)r->be->config->hidden_size;
+    uint16_t *res[2] = {r->residual, r->residual_alt};
+    sl_cuda_gemv_norm_t norm = {
+        .weight = weight,
+        .eps = (float)r->be->config->rms_norm_eps,
+        .partial = r->x,
+        .bias = bias,
+        .residual_out = res[(i + 1) % 2],
+    };
+    /* planned (sl_cuda_plan_ar_in_gemv): the set exists for every call */
+    (void)sl_cuda_ar_set_gather(r->be->ar, r->rank, i, h, &norm.gather);
+    *z_p = res[i % 2];
+    return norm;
+}
+
+/* Batch 1 with ar_in_gemv: x [1, h] = in W^T, pushed into call I's set on
+ * every peer. */
+static sl_status_t sl_cuda_pushed_projection(sl_cuda_rank_t *r, int i, const uint16_t *in,
+                                             int in_dim, const uint16_t *w)
+{
+    const int h = (int)r->be->config->hidden_size;
+    sl_cuda_ar_push_t push;
+
+    (void)sl_cuda_ar_set_push_target(r->be->ar, r->rank, i, (size_t)h, &push);
+    return sl_cuda_gemv_push_bf16(r->x, in, in_dim, w, 1, h, in_dim, &push, r->stream);
 }
 
 /* ---- the layers --------------------------------------------------------------- */
@@ -290,6 +377,10 @@ static sl_status_t sl_cuda_enqueue_layers(sl_cuda_rank_t *r, const sl_cuda_step_
      * the residual then holds z = residual + x where xn would be RMSNorm(z). */
     const int norm_in_gemv = r->norm_in_gemv && n == 1 && sl_cuda_fuse_gemv(be, n);
     sl_cuda_gemv_norm_t norm = {.eps = eps};
+    /* Batch 1 at TP > 1: the all-reduces and norms inside the GEMVs
+     * (sl_cuda_plan_ar_in_gemv); call 2 l + 1's sum goes into layer l + 1's QKV. */
+    const int ar_in_gemv = sl_cuda_ar_in_gemv(r, n);
+    const float *prev_bias = NULL; /* the down bias of the layer before */
 
     for (int64_t l = 0; l < c->num_layers; l++) {
         const sl_cuda_layer_t *L = &r->w.layers[l];
@@ -299,8 +390,15 @@ static sl_status_t sl_cuda_enqueue_layers(sl_cuda_rank_t *r, const sl_cuda_step_
         int pushed;
 
         /* Attention on xn = norm(residual += x), done by the all-reduce before
-         * (or, norm_in_gemv, by the QKV GEMV itself). */
-        if (norm_in_gemv) {
+         * (or, norm_in_gemv or ar_in_gemv past layer 0, by the QKV GEMV itself). */
+        if (ar_in_gemv && l > 0) {
+            const uint16_t *z;
+            sl_cuda_gemv_norm_t g = sl_cuda_gathered_norm(r, (int)(2 * l - 1), L->attn_norm,
+                                                          prev_bias, &z);
+            SL_RETURN_IF(sl_cuda_gemv_rope_store_bf16(
+                r->qkv, z, h, L->w_qkv, L->b_qkv, n, h, r->rope_cos, r->rope_sin, positions,
+                slots, heads, kv_heads, hd, k_cache, v_cache, &g, stream));
+        } else if (norm_in_gemv) {
             norm.weight = L->attn_norm;
             SL_RETURN_IF(sl_cuda_gemv_rope_store_bf16(
                 r->qkv, r->residual, h, L->w_qkv, L->b_qkv, n, h, r->rope_cos, r->rope_sin,
@@ -322,7 +420,9 @@ static sl_status_t sl_cuda_enqueue_layers(sl_cuda_rank_t *r, const sl_cuda_step_
         shape.window = L->window;
         SL_RETURN_IF(sl_cuda_paged_attention_bf16(r->attn, r->qkv, qkv_dim, k_cache, v_cache,
                                                   &meta, &shape, r->attn_ws, stream));
-        if (norm_in_gemv) {
+        if (ar_in_gemv) {
+            SL_RETURN_IF(sl_cuda_pushed_projection(r, (int)(2 * l), r->attn, attn_dim, L->w_o));
+        } else if (norm_in_gemv) {
             SL_RETURN_IF(
                 sl_cuda_gemv_residual_bf16(r->residual, r->attn, L->w_o, h, attn_dim, stream));
         } else {
@@ -332,7 +432,13 @@ static sl_status_t sl_cuda_enqueue_layers(sl_cuda_rank_t *r, const sl_cuda_step_
         }
 
         /* MLP: residual += x; xn = norm(residual); x = down(silu(gate) * up). */
-        if (norm_in_gemv) {
+        if (ar_in_gemv) {
+            const uint16_t *z;
+            sl_cuda_gemv_norm_t g =
+                sl_cuda_gathered_norm(r, (int)(2 * l), L->mlp_norm, L->b_o, &z);
+            SL_RETURN_IF(
+                sl_cuda_gemv_silu_bf16(r->act, inter, z, h, L->w_gu, n, inter, h, &g, stream));
+        } else if (norm_in_gemv) {
             norm.weight = L->mlp_norm;
             SL_RETURN_IF(sl_cuda_gemv_silu_bf16(r->act, inter, r->residual, h, L->w_gu, n, inter,
                                                 h, &norm, stream));
@@ -350,7 +456,10 @@ static sl_status_t sl_cuda_enqueue_layers(sl_cuda_rank_t *r, const sl_cuda_step_
         }
         /* The next layer's attention norm; after the last, the final norm
          * comes with the logits (which read x and the residual). */
-        if (norm_in_gemv && next_norm != NULL) {
+        if (ar_in_gemv && next_norm != NULL) {
+            SL_RETURN_IF(sl_cuda_pushed_projection(r, (int)(2 * l + 1), r->act, inter, L->w_down));
+            prev_bias = L->b_down;
+        } else if (norm_in_gemv && next_norm != NULL) {
             SL_RETURN_IF(
                 sl_cuda_gemv_residual_bf16(r->residual, r->act, L->w_down, h, inter, stream));
         } else {
@@ -374,7 +483,10 @@ static sl_status_t sl_cuda_enqueue_logits(sl_cuda_rank_t *r, const sl_cuda_step_
     const int32_t *rows = (const int32_t *)((const char *)r->arena + st->layout.logit_rows) + c0;
 
     SL_RETURN_IF(sl_cuda_gather_rows_bf16(r->xl, r->x, rows, cn, h, stream));
-    SL_RETURN_IF(sl_cuda_gather_rows_bf16(r->rl, r->residual, rows, cn, h, stream));
+    /* the residual stream: where the layers left it (sl_cuda_plan_ar_in_gemv) */
+    SL_RETURN_IF(sl_cuda_gather_rows_bf16(
+        r->rl, sl_cuda_ar_in_gemv(r, st->num_tokens) ? r->residual_alt : r->residual, rows, cn, h,
+        stream));
     SL_RETURN_IF(sl_cuda_rmsnorm_bf16(r->xl, r->xl, r->rl, r->w.final_norm, cn, h,
                                       (float)c->rms_norm_eps, stream));
     SL_RETURN_IF(sl_cuda_linear(r, r->lg, 1, vp, r->xl, h, r->w.lm_head, cn, r->vocab_local, h));

@@ -141,6 +141,8 @@ typedef struct sl_cuda_rank {
                                the norm (debug log) */
     int norm_in_gemv;       /* batch 1 runs the layers' norms inside the GEMVs
                                (sl_cuda_rank_plan_fusions) */
+    int ar_in_gemv;         /* TP > 1: batch 1 runs the layers' all-reduces and
+                               norms inside the GEMVs (sl_cuda_rank_plan_fusions) */
 
     sl_cuda_weights_t w;
     float *rope_cos, *rope_sin; /* [rope_positions, head_dim / 2] */
@@ -152,6 +154,8 @@ typedef struct sl_cuda_rank {
     /* activations, [max_tokens, ...] */
     uint16_t *x;            /* [tokens, hidden] sublayer output         */
     uint16_t *residual;     /* [tokens, hidden] residual stream         */
+    uint16_t *residual_alt; /* [hidden] with ar_in_gemv: the residual stream of
+                               every other sublayer at batch 1 (cuda_forward.c) */
     uint16_t *xn;           /* [tokens, hidden] normalised              */
     uint16_t *qkv;          /* [tokens, qkv_dim]                        */
     uint16_t *attn;         /* [tokens, heads * head_dim]               */
@@ -196,6 +200,8 @@ struct sl_cuda_backend {
                               their rows into the Lamport all-reduce's slots */
     int gemv_norm;         /* SLINFER_GEMV_NORM (default 1): at TP 1, batch 1 runs
                               the norms inside the GEMVs after them */
+    int ar_gemv;           /* SLINFER_AR_IN_GEMV: at TP > 1, batch 1 runs the
+                              all-reduces and norms inside the GEMVs after them */
     int step_times;        /* SLINFER_CUDA_STEP_TIMES=1: time graph steps on the GPU */
     int spin;              /* SLINFER_CUDA_SPIN (default 1): threads spin before they
                               sleep between and during steps (cuda_backend.c) */
@@ -254,8 +260,9 @@ double sl_cuda_clock(void);
 
 /* cuda_forward.c */
 sl_status_t sl_cuda_rank_alloc_activations(sl_cuda_rank_t *r);
-/* After the weights and activations: which kernel fusions the rank's
- * shapes and operands allow (r->norm_in_gemv). */
+/* After the weights, activations and the TP group's all-reduce: which
+ * kernel fusions the rank's shapes and operands allow (r->norm_in_gemv,
+ * r->ar_in_gemv). */
 void sl_cuda_rank_plan_fusions(sl_cuda_rank_t *r);
 void sl_cuda_rank_free_activations(sl_cuda_rank_t *r);
 /* Runs be->step on rank R and (rank 0) writes its results. */
