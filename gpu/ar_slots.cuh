@@ -144,6 +144,14 @@ __device__ __forceinline__ uint4 ld_volatile_v4(const void *p)
     return v;
 }
 
+/* A 16-byte read at L2 that the compiler may move ahead of other reads
+ * (no volatile, no clobber): the first look at a slot, with the reads around
+ * it in flight together; a wait re-reads with ld_volatile_v4. */
+__device__ __forceinline__ uint4 ld_cg_v4(const void *p)
+{
+    return __ldcg(reinterpret_cast<const uint4 *>(p));
+}
+
 /* The packet a peer pushed into SLOT, once every lane of it has arrived;
  * FIRST: the slot's first read, issued by the caller; KEEP(&start): every
  * kPollsPerCheck polls, keep_waiting() for this wait. Garbage when it gives

@@ -91,6 +91,8 @@ __device__ __forceinline__ void gather_row(bf16 *z_out, const bf16 *residual, in
         if (k != g.rank)
             clear[k * g.stride + q % g.packets] = make_uint4(~0u, ~0u, ~0u, ~0u);
     }
+    /* First looks at a slot through ld_cg_v4 (no clobber), so that the
+     * compiler may have the reads of a thread's packets in flight together. */
 #pragma unroll
     for (int i = 0; i < NV; i++) {
         const int u = threadIdx.x + i * blockDim.x;
@@ -101,7 +103,7 @@ __device__ __forceinline__ void gather_row(bf16 *z_out, const bf16 *residual, in
                 const sl::Bf16x8 *slot = slots + k * g.stride + p;
                 const sl::Bf16x8 v =
                     k == g.rank ? mine
-                                : ar::wait_pushed(slot, ar::ld_volatile_v4(slot), [&](uint64_t *t0) {
+                                : ar::wait_pushed(slot, ar::ld_cg_v4(slot), [&](uint64_t *t0) {
                                       return ar::keep_waiting(t0, g.abort, g.error, g.timeout_ns,
                                                               g.rank, k);
                                   });

@@ -78,6 +78,8 @@ bench_tp1() {
 tests_tp2() {
     run test_forward_tp2 240 "$B/test_cuda_forward" --tp 2
     run test_forward_tp2_push 240 env SLINFER_AR_PUSH=1 "$B/test_cuda_forward" --tp 2
+    run test_forward_tp2_ar_in_gemv 240 env SLINFER_AR_IN_GEMV=1 "$B/test_cuda_forward" --tp 2
+    run test_ar_gemv 200 "$B/test_cuda_ar_gemv" --bench
     run test_sampling_tp2 240 "$B/test_cuda_sampling" --tp 2
     run test_allreduce 300 "$B/test_cuda_allreduce" --bench
     run test_tp_span 420 env B="$B" sh tests/gpu/test_tp_span.sh
@@ -93,6 +95,9 @@ bench_tp2() {
         $M/llama-3.1-8b --load-format dummy --tp 2 --batch-size 1 --input-len 128 \
         --output-len 256 --runs 3
     run bench_8b_tp2_bs1_push 90 env SLINFER_AR_PUSH=1 "$B/slinfer" bench --model \
+        $M/llama-3.1-8b --load-format dummy --tp 2 --batch-size 1 --input-len 128 \
+        --output-len 256 --runs 3
+    run bench_8b_tp2_bs1_ar_in_gemv 90 env SLINFER_AR_IN_GEMV=1 "$B/slinfer" bench --model \
         $M/llama-3.1-8b --load-format dummy --tp 2 --batch-size 1 --input-len 128 \
         --output-len 256 --runs 3
     run bench_8b_tp2_bs1_nccl 90 "$B/slinfer" bench --model $M/llama-3.1-8b --load-format dummy \

@@ -359,18 +359,63 @@ static void check_missing_peer(uint64_t *rng)
  * GEMV, all-reduce + norm kernel, gate/up + SiLU GEMV); the all-reduce inside
  * the GEMV (push GEMV into the call's set, gate/up + SiLU with the gather);
  * and TP 1's norm inside the GEMV without any all-reduce (the O GEMV adding
- * into the residual, gate/up + SiLU normalising it) as the floor. Where the
- * ranks share a GPU their kernels run one after another on one stream (the
- * peers' packets are there before anyone waits) and a rank's cost is half
- * the time; with two GPUs each rank has its own stream and the time is the
- * group's, link latency included.
+ * into the residual, gate/up + SiLU normalising it) as the floor; then the
+ * kernels alone. Where the ranks share a GPU their kernels run one after
+ * another on one stream (the peers' packets are there before anyone waits)
+ * and a rank's cost is half the time; with two GPUs each rank has its own
+ * stream and the time is the group's, link latency included.
  */
+enum { B_KERNELS, B_GATHER, B_TP1, B_PUSH, B_RESIDUAL, B_GATHER_ONLY, B_NORM_ONLY, B_VARIANTS };
+static const char *const bench_names[B_VARIANTS] = {
+    "push, all-reduce + norm kernel, gate/up",
+    "push into the set, gate/up with the gather",
+    "TP 1: O into the residual, gate/up with the norm",
+    "alone: the push GEMV (O)",
+    "alone: the O GEMV into the residual",
+    "alone: gate/up with the gather (packets there)",
+    "alone: gate/up with the norm"};
+
+/* Rank K's kernels of variant V's PHASE (0: the projection, 1: the
+ * all-reduce kernel, 2: gate/up) for call C, on ST. */
+static void bench_enqueue(group_t *g, int v, int phase, int k, int c, cudaStream_t st)
+{
+    const shape_t *s = &g->s;
+    rank_t *r = &g->r[k];
+    sl_cuda_ar_push_t target;
+    sl_cuda_gemv_norm_t norm = {.weight = r->norm_w, .eps = EPS};
+    sl_status_t rc = SL_OK;
+    const int push = v == B_KERNELS || v == B_GATHER || v == B_PUSH;
+    const int residual = v == B_TP1 || v == B_RESIDUAL;
+
+    on(r);
+    if (phase == 0 && push) {
+        if (v == B_KERNELS ? !sl_cuda_ar_push_target(g->ar, k, (size_t)s->h, &target)
+                           : !sl_cuda_ar_set_push_target(g->ar, k, c % g->nsets, (size_t)s->h,
+                                                         &target))
+            exit(EXIT_FAILURE);
+        rc = sl_cuda_gemv_push_bf16(r->x, r->in, s->proj_in, r->w_proj, 1, s->h, s->proj_in,
+                                    &target, st);
+    } else if (phase == 0 && residual) {
+        rc = sl_cuda_gemv_residual_bf16(r->res[0], r->in, r->w_proj, s->h, s->proj_in, st);
+    } else if (phase == 1 && v == B_KERNELS) {
+        rc = sl_cuda_ar_rmsnorm_bf16(g->ar, k, r->x, NULL, r->ref_res, r->norm_w, r->ref_xn, 1,
+                                     s->h, EPS, 1, st);
+    } else if (phase == 2 && (v == B_GATHER || v == B_GATHER_ONLY)) {
+        gather_on(g, k, c, 0, 0, st);
+    } else if (phase == 2 && v == B_KERNELS) {
+        rc = sl_cuda_gemv_silu_bf16(r->out, s->inter, r->ref_xn, s->h, r->w_gu, 1, s->inter,
+                                    s->h, NULL, st);
+    } else if (phase == 2 && (v == B_TP1 || v == B_NORM_ONLY)) {
+        rc = sl_cuda_gemv_silu_bf16(r->out, s->inter, r->res[0], s->h, r->w_gu, 1, s->inter,
+                                    s->h, &norm, st);
+    }
+    if (rc != SL_OK)
+        exit(EXIT_FAILURE);
+}
+
 static void bench(uint64_t *rng)
 {
     static const shape_t s = {4096, 2048, 7168, 16, 4, 128};
-    static const char *const names[3] = {"push, all-reduce + norm kernel, gate/up",
-                                          "push into the set, gate/up with the gather",
-                                          "TP 1: O into the residual, gate/up with the norm"};
     const int reps = 40, shared = devices[0] == devices[1];
     group_t g;
     cudaEvent_t ev[2][RANKS];
@@ -383,8 +428,11 @@ static void bench(uint64_t *rng)
         for (int e = 0; e < 2; e++)
             GPU_CHECK(cudaEventCreate(&ev[e][k]));
     }
-    for (int v = 0; v < 3; v++) {
+    for (int v = 0; v < B_VARIANTS; v++) {
         double best = 1e30;
+        /* alone, the gather takes call 0 every time: set 0 stays full (it
+         * empties set 2), the last push filled it (40 calls a round) */
+        const int advance = v == B_GATHER;
         for (int round = 0; round < 4; round++) {
             on(&g.r[0]);
             GPU_CHECK(cudaDeviceSynchronize());
@@ -394,57 +442,12 @@ static void bench(uint64_t *rng)
                 GPU_CHECK(cudaStreamWaitEvent(g.r[k].stream, ev[0][0], 0));
             }
             for (int c = 0; c < reps; c++) {
-                for (int k = 0; k < RANKS; k++) {
-                    rank_t *r = &g.r[k];
-                    sl_cuda_ar_push_t target;
-                    cudaStream_t st = shared ? g.r[0].stream : r->stream;
-                    sl_status_t rc = SL_OK;
-                    on(r);
-                    if (v == 0) {
-                        if (!sl_cuda_ar_push_target(g.ar, k, (size_t)s.h, &target))
-                            exit(EXIT_FAILURE);
-                        rc = sl_cuda_gemv_push_bf16(r->x, r->in, s.proj_in, r->w_proj, 1, s.h,
-                                                    s.proj_in, &target, st);
-                    } else if (v == 1) {
-                        if (!sl_cuda_ar_set_push_target(g.ar, k, g.calls % g.nsets, (size_t)s.h,
-                                                        &target))
-                            exit(EXIT_FAILURE);
-                        rc = sl_cuda_gemv_push_bf16(r->x, r->in, s.proj_in, r->w_proj, 1, s.h,
-                                                    s.proj_in, &target, st);
-                    } else {
-                        rc = sl_cuda_gemv_residual_bf16(r->res[0], r->in, r->w_proj, s.h,
-                                                        s.proj_in, st);
-                    }
-                    if (rc != SL_OK)
-                        exit(EXIT_FAILURE);
-                }
-                for (int k = 0; k < RANKS && v == 0; k++) {
-                    rank_t *r = &g.r[k];
-                    on(r);
-                    if (sl_cuda_ar_rmsnorm_bf16(g.ar, k, r->x, NULL, r->ref_res, r->norm_w,
-                                                r->ref_xn, 1, s.h, EPS, 1,
-                                                shared ? g.r[0].stream : r->stream) != SL_OK)
-                        exit(EXIT_FAILURE);
-                }
-                for (int k = 0; k < RANKS; k++) {
-                    rank_t *r = &g.r[k];
-                    cudaStream_t st = shared ? g.r[0].stream : r->stream;
-                    sl_cuda_gemv_norm_t norm = {.weight = r->norm_w, .eps = EPS};
-                    sl_status_t rc;
-                    on(r);
-                    if (v == 1) {
-                        gather_on(&g, k, g.calls, 0, 0, st);
-                        continue;
-                    }
-                    rc = v == 0 ? sl_cuda_gemv_silu_bf16(r->out, s.inter, r->ref_xn, s.h,
-                                                         r->w_gu, 1, s.inter, s.h, NULL, st)
-                                : sl_cuda_gemv_silu_bf16(r->out, s.inter, r->res[0], s.h,
-                                                         r->w_gu, 1, s.inter, s.h, &norm, st);
-                    if (rc != SL_OK)
-                        exit(EXIT_FAILURE);
-                }
-                if (v == 1)
-                    g.calls++;
+                const int call = v == B_GATHER_ONLY ? 0 : g.calls;
+                for (int phase = 0; phase < 3; phase++)
+                    for (int k = 0; k < RANKS; k++)
+                        bench_enqueue(&g, v, phase, k, call,
+                                      shared ? g.r[0].stream : g.r[k].stream);
+                g.calls += advance || v == B_PUSH;
             }
             for (int k = 1; k < RANKS; k++) {
                 on(&g.r[k]);
@@ -460,11 +463,12 @@ static void bench(uint64_t *rng)
             const double us = ms * 1e3 / reps / (shared ? RANKS : 1);
             best = us < best ? us : best;
         }
-        printf("bench O -> gate/up of a TP 2 rank of the 8B, %s: %.1f us a call%s\n", names[v],
-               best, shared ? " (a rank's share of one GPU)" : "");
+        printf("bench %s: %.1f us a call%s\n", bench_names[v], best,
+               shared ? " (a rank's share of one GPU)" : "");
     }
-    if (sl_cuda_ar_failed(g.ar, &(int){0}, &(int){0}))
-        printf("FAIL bench: a wait gave up\n"), gc_failures++;
+    int waiter, peer;
+    if (sl_cuda_ar_failed(g.ar, &waiter, &peer))
+        printf("FAIL bench: rank %d gave up waiting for %d\n", waiter, peer), gc_failures++;
     for (int e = 0; e < 2; e++)
         for (int k = 0; k < RANKS; k++)
             cudaEventDestroy(ev[e][k]);
