@@ -255,7 +255,7 @@ template <int N, bool L> struct Call {
     Ctl *ctl;
     uint64_t epoch;
     int q;
-    Bf16x8 *dst[N - 1]; /* this rank's slot of parity q on each peer */
+    Bf16x8 *dst[N > 1 ? N - 1 : 1]; /* this rank's slot of parity q on each peer */
 
     __device__ __forceinline__ explicit Call(const Args &a)
     {
@@ -511,6 +511,7 @@ template <int N, bool L> Kernels kernels_of()
 template <bool L> Kernels kernels_for(int nranks)
 {
     switch (nranks) {
+    case 1: return kernels_of<1, L>(); /* a group of one (sl_cuda_ar_create) */
     case 2: return kernels_of<2, L>();
     case 3: return kernels_of<3, L>();
     case 4: return kernels_of<4, L>();
@@ -614,7 +615,7 @@ extern "C" sl_status_t sl_cuda_ar_create(const int *devices, int nranks, size_t 
     cudaError_t e;
     sl_status_t s = SL_OK;
 
-    if (devices == NULL || nranks < 2 || nranks > kMaxRanks || max_bytes < 2 ||
+    if (devices == NULL || nranks < 1 || nranks > kMaxRanks || max_bytes < 2 ||
         max_bytes > ((size_t)1 << 30) || !(timeout_s > 0) ||
         (protocol != SL_CUDA_AR_BARRIER && protocol != SL_CUDA_AR_LAMPORT)) {
         sl_error("sl_cuda_ar_create: invalid arguments (%d ranks, %zu bytes, timeout %g s)",

@@ -60,6 +60,18 @@ __device__ __forceinline__ void load_group(uint4 (&wv)[U], const uint4 *wr, int 
             wv[u] = load_stream(wr + p + 32 * u);
 }
 
+/* load_group's packets asked into L2 without registers to hold them: for a
+ * kernel whose prologue needs the registers (the GEMVs with the all-reduce
+ * inside, gemv_fused.cu), so that its first loads hit L2. */
+template <int U>
+__device__ __forceinline__ void prefetch_group(const uint4 *wr, int p, int packets)
+{
+#pragma unroll
+    for (int u = 0; u < U; u++)
+        if (p + 32 * u < packets)
+            asm volatile("prefetch.global.L2 [%0];" ::"l"(wr + p + 32 * u));
+}
+
 /* acc[n] += WV . x[n] at the group's packets. */
 template <int N, int U>
 __device__ __forceinline__ void dot_group(float (&acc)[N], const uint4 (&wv)[U], const bf16 *x,

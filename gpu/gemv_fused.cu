@@ -59,6 +59,20 @@ constexpr int min_blocks(int nv, bool lean, bool g)
     return nv != 0 && lean ? kLeanBlocks : g ? kWideBlocks : 1;
 }
 
+/* The grid empties the peers' slots of the set two calls ahead (sl_kernels.h:
+ * why that one), a packet a thread. */
+__device__ __forceinline__ void empty_set_ahead(const sl_cuda_ar_gather_t &g)
+{
+    uint4 *clear = reinterpret_cast<uint4 *>(g.clear); /* [nranks][stride] */
+    const int64_t all = (int64_t)g.nranks * g.packets;
+    for (int64_t q = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; q < all;
+         q += (int64_t)gridDim.x * blockDim.x) {
+        const int k = (int)(q / g.packets);
+        if (k != g.rank)
+            clear[k * g.stride + q % g.packets] = make_uint4(~0u, ~0u, ~0u, ~0u);
+    }
+}
+
 /*
  * z [dim] (shared memory) = RESIDUAL [dim] + the TP group's sum of its ranks'
  * rows M.partial (+ M.bias), with allreduce.cu's roundings
@@ -83,14 +97,7 @@ __device__ __forceinline__ void gather_row(bf16 *z_out, const bf16 *residual, in
     sl::Bf16x8 *z = reinterpret_cast<sl::Bf16x8 *>(z_out);                      /* [npackets] */
     sl::Bf16x8 *keep = blockIdx.x == 0 ? reinterpret_cast<sl::Bf16x8 *>(m.residual_out) : nullptr;
 
-    uint4 *clear = reinterpret_cast<uint4 *>(g.clear); /* [nranks][stride] */
-    const int64_t all = (int64_t)g.nranks * g.packets;
-    for (int64_t q = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; q < all;
-         q += (int64_t)gridDim.x * blockDim.x) {
-        const int k = (int)(q / g.packets);
-        if (k != g.rank)
-            clear[k * g.stride + q % g.packets] = make_uint4(~0u, ~0u, ~0u, ~0u);
-    }
+    empty_set_ahead(g);
     /* First looks at a slot through ld_cg_v4 (no clobber), so that the
      * compiler may have the reads of a thread's packets in flight together. */
 #pragma unroll
@@ -121,6 +128,94 @@ __device__ __forceinline__ void gather_row(bf16 *z_out, const bf16 *residual, in
     }
 }
 
+/*
+ * gather_row and rms::norm_row_into<NV> in one pass, for rows of at most
+ * 4096 elements (NV <= 2: one packet a thread): every read of a thread's
+ * packets -- its own part, the residual, the first peer's slot -- in flight
+ * at once, so one round trip to L2 before the sum of squares where the two
+ * steps take two (three with the weight); z stays in registers for the
+ * scaling, the weight is read after the sum (held too, it made ptxas spill
+ * 70 bytes: 41.2 us against 36.6 for gate/up at TP 2, PERFORMANCE session 7).
+ * The same arithmetic in the same order as the two (rms:: helpers,
+ * block_sum over the same emulated block): the same bits. xn is complete for
+ * every thread on return.
+ */
+template <int NV>
+__device__ __forceinline__ void gather_norm_row(bf16 *xn_out, const bf16 *residual, int dim,
+                                                const sl_cuda_gemv_norm_t &m)
+{
+    namespace ar = sl::ar;
+    namespace rms = sl::rms;
+    static_assert(NV <= 2, "one packet a thread: rows of at most 4096");
+    const sl_cuda_ar_gather_t &g = m.gather;
+    const int npackets = dim / 8, threads = rms::threads_for(npackets);
+    const sl::Bf16x8 *own = reinterpret_cast<const sl::Bf16x8 *>(m.partial);    /* [npackets] */
+    const sl::Bf16x8 *res = reinterpret_cast<const sl::Bf16x8 *>(residual);     /* [npackets] */
+    const sl::Bf16x8 *wp = reinterpret_cast<const sl::Bf16x8 *>(m.weight);      /* [npackets] */
+    const sl::Bf16x8 *slots = reinterpret_cast<const sl::Bf16x8 *>(g.slots);    /* [nranks][stride] */
+    sl::Bf16x8 *xn = reinterpret_cast<sl::Bf16x8 *>(xn_out);                    /* [npackets] */
+    sl::Bf16x8 *keep = blockIdx.x == 0 ? reinterpret_cast<sl::Bf16x8 *>(m.residual_out) : nullptr;
+    const int first_peer = g.rank == 0 && g.nranks > 1 ? 1 : 0; /* a group of one: its own */
+    sl::Bf16x8 own0[NV], res0[NV], z0[NV];
+    uint4 seen[NV];
+    float sum_sq[NV];
+
+#pragma unroll
+    for (int i = 0; i < NV; i++) {
+        const int u = threadIdx.x + i * blockDim.x;
+        if (u < npackets) {
+            own0[i] = own[u];
+            res0[i] = res[u];
+            seen[i] = ar::ld_cg_v4(slots + first_peer * g.stride + u);
+        }
+    }
+    empty_set_ahead(g);
+#pragma unroll
+    for (int i = 0; i < NV; i++) {
+        const int u = threadIdx.x + i * blockDim.x;
+        sum_sq[i] = 0.0f;
+        if (u < npackets) {
+            const sl::Bf16x8 mine = ar::lamport_safe(own0[i]);
+            float acc[ar::kPacket];
+            for (int k = 0; k < g.nranks; k++) {
+                const sl::Bf16x8 *slot = slots + k * g.stride + u;
+                const sl::Bf16x8 v =
+                    k == g.rank ? mine
+                                : ar::wait_pushed(slot, k == first_peer ? seen[i] : ar::ld_cg_v4(slot),
+                                                  [&](uint64_t *t0) {
+                                      return ar::keep_waiting(t0, g.abort, g.error, g.timeout_ns,
+                                                              g.rank, k);
+                                  });
+#pragma unroll
+                for (int j = 0; j < ar::kPacket; j++)
+                    acc[j] = k == 0 ? sl::to_f(v.v[j]) : acc[j] + sl::to_f(v.v[j]);
+            }
+            sl::Bf16x8 x;
+            ar::residual_sum(acc, m.bias != nullptr ? m.bias + (size_t)u * ar::kPacket : nullptr,
+                             res0[i], x, z0[i]);
+            if (keep != nullptr)
+                keep[u] = z0[i];
+#pragma unroll
+            for (int j = 0; j < ar::kPacket; j++)
+                sum_sq[i] = rms::add_square(sum_sq[i], z0[i].v[j]);
+        }
+    }
+    const float inv = rms::inv_rms(sl::block_sum<NV>(sum_sq, threads), dim, m.eps);
+#pragma unroll
+    for (int i = 0; i < NV; i++) {
+        const int u = threadIdx.x + i * blockDim.x;
+        if (u < npackets) {
+            const sl::Bf16x8 w = wp[u];
+            sl::Bf16x8 y;
+#pragma unroll
+            for (int j = 0; j < ar::kPacket; j++)
+                y.v[j] = rms::scale(z0[i].v[j], inv, w.v[j]);
+            xn[u] = y;
+        }
+    }
+    __syncthreads();
+}
+
 /* The GEMV's x: with the norm (NV > 0), the normalised row in shared memory,
  * made from the residual row X by the whole block as rms::norm_row_into with
  * NV threads a thread (holding its first packets unless LEAN), after the
@@ -135,6 +230,10 @@ __device__ __forceinline__ const bf16 *gemv_input(const bf16 *x, int in_dim,
     } else {
         extern __shared__ uint4 x_norm[]; /* [in_dim / 8] */
         bf16 *xn = reinterpret_cast<bf16 *>(x_norm);
+        if constexpr (G && NV <= 2) {
+            gather_norm_row<NV>(xn, x, in_dim, norm);
+            return xn;
+        }
         if constexpr (G) {
             gather_row<NV>(xn, x, in_dim, norm); /* z, in place of xn */
             x = xn;
@@ -195,14 +294,19 @@ gemv_silu_kernel(bf16 *act, int64_t lda, const bf16 *x, int64_t ldx, const bf16 
     const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, packets = in_dim / 8;
     const int row = blockIdx.x * kRowsPerBlock + warp;
     uint4 wv[U];
-    if constexpr (NV != 0) {
+    if constexpr (NV != 0 && !G) {
         if (row < inter) /* in flight while the block prepares x */
             load_group<U>(wv, reinterpret_cast<const uint4 *>(w_gu + (size_t)row * in_dim),
                           lane, packets);
-        x = gemv_input<NV, LEAN, G>(x, in_dim, norm);
+    } else if constexpr (G) { /* the gather needs the registers: into L2 only */
+        if (row < inter)
+            prefetch_group<U>(reinterpret_cast<const uint4 *>(w_gu + (size_t)row * in_dim), lane,
+                              packets);
     }
+    if constexpr (NV != 0)
+        x = gemv_input<NV, LEAN, G>(x, in_dim, norm);
     if (row < inter) /* no block-wide synchronisation follows */
-        silu_row<N, U, NV != 0>(act, lda, x, ldx, w_gu, inter, in_dim, row, wv, lane);
+        silu_row<N, U, NV != 0 && !G>(act, lda, x, ldx, w_gu, inter, in_dim, row, wv, lane);
 }
 
 /*
@@ -306,15 +410,17 @@ gemv_rope_kernel(bf16 *qkv, const bf16 *x, int64_t ldx, const bf16 *w, int in_di
     const uint4 *wr = reinterpret_cast<const uint4 *>(w + (size_t)row * in_dim);
     sl::pdl_wait(); /* first: see sl::launch */
     uint4 wv[U];
-    if constexpr (NV != 0) {
+    if constexpr (NV != 0 && !G)
         load_group<U>(wv, wr, lane, packets); /* in flight while the block prepares x */
+    else if constexpr (G) /* the gather needs the registers: into L2 only */
+        prefetch_group<U>(wr, lane, packets);
+    if constexpr (NV != 0)
         x = gemv_input<NV, LEAN, G>(x, in_dim, norm);
-    }
     float acc[N];
 #pragma unroll
     for (int n = 0; n < N; n++)
         acc[n] = 0.0f;
-    row_dot_pre<N, U, NV != 0>(acc, wv, wr, x, ldx, packets, lane);
+    row_dot_pre<N, U, NV != 0 && !G>(acc, wv, wr, x, ldx, packets, lane);
     warp_sums<N>(acc);
 #pragma unroll
     for (int n = 0; n < N; n++) {
@@ -495,7 +601,7 @@ extern "C" sl_status_t sl_cuda_gemv_push_bf16(uint16_t *out, const uint16_t *x, 
                                               const sl_cuda_ar_push_t *push, cudaStream_t stream)
 {
     if (!sl_cuda_gemv_push_supported(n, out_dim, in_dim, x, ldx, w, out) || push == nullptr ||
-        push->nranks < 2 || push->nranks > SL_CUDA_AR_MAX_RANKS || push->rank < 0 ||
+        push->nranks < 1 || push->nranks > SL_CUDA_AR_MAX_RANKS || push->rank < 0 ||
         push->rank >= push->nranks ||
         (int64_t)n * out_dim > push->slot_packets * sl::ar::kPacket) {
         sl_error("sl_cuda_gemv_push_bf16: unsupported arguments (n=%d out_dim=%d in_dim=%d; "

@@ -352,11 +352,14 @@ typedef enum {
 /* The backend's choice unless SLINFER_CUSTOM_ALLREDUCE_PROTOCOL says. */
 #define SL_CUDA_AR_DEFAULT_PROTOCOL SL_CUDA_AR_LAMPORT
 
-/* The group of ranks 0..nranks-1 (2..8) on DEVICES [nranks] (distinct, P2P):
- * enables peer access between every pair, gives each rank a buffer on its
- * GPU for messages up to MAX_BYTES. A spin that waits longer than TIMEOUT_S
- * for a peer gives up (sl_cuda_ar_failed). Made from one thread; the
- * caller's current device is kept. */
+/* The group of ranks 0..nranks-1 (1..8) on DEVICES [nranks] (P2P): enables
+ * peer access between every pair of distinct GPUs, gives each rank a buffer
+ * on its GPU for messages up to MAX_BYTES. A spin that waits longer than
+ * TIMEOUT_S for a peer gives up (sl_cuda_ar_failed). Made from one thread;
+ * the caller's current device is kept. Ranks may share a GPU where their
+ * kernels can all run at once on it (tests); a group of one sums nothing
+ * but runs every kernel of the protocol (TP > 1's path on one GPU:
+ * SLINFER_AR_LOOPBACK). */
 sl_status_t sl_cuda_ar_create(const int *devices, int nranks, size_t max_bytes,
                               double timeout_s, sl_cuda_ar_protocol_t protocol,
                               sl_cuda_ar_t **ar_p);

@@ -75,6 +75,12 @@ bench_tp1() {
     run bench_8b_1000 150 "$B/slinfer" bench --model $M/llama-3.1-8b --load-format dummy \
         --batch-size 256 --input-len 1000 --output-len 1000 --runs 1 --warmup-runs 0
 }
+tests_loopback() { # TP > 1's all-reduce path on one GPU
+    run test_forward_loopback 240 env SLINFER_AR_LOOPBACK=1 "$B/test_cuda_forward" --tp 1
+    run test_forward_loopback_ar_in_gemv 240 env SLINFER_AR_LOOPBACK=1 SLINFER_AR_IN_GEMV=1 \
+        "$B/test_cuda_forward" --tp 1
+    run test_ar_gemv 200 "$B/test_cuda_ar_gemv" --bench
+}
 tests_tp2() {
     run test_forward_tp2 240 "$B/test_cuda_forward" --tp 2
     run test_forward_tp2_push 240 env SLINFER_AR_PUSH=1 "$B/test_cuda_forward" --tp 2
@@ -119,9 +125,9 @@ sanitizers() {
 }
 
 case $phase in
-tp1) tests_tp1; bench_tp1 ;;
+tp1) tests_tp1; tests_loopback; bench_tp1 ;;
 tp2) tests_tp2; bench_tp2; sanitizers ;;
-all) tests_tp1; tests_tp2; bench_tp1; bench_tp2; sanitizers ;;
+all) tests_tp1; tests_loopback; tests_tp2; bench_tp1; bench_tp2; sanitizers ;;
 *) for f in $phase; do $f; done ;;
 esac
 

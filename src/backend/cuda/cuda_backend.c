@@ -487,6 +487,9 @@ static sl_status_t sl_cuda_sizes(sl_cuda_backend_t *be)
     be->gemv_norm = sl_env_int("SLINFER_GEMV_NORM", 1) != 0;
     /* Off until measured on two GPUs (docs/PERFORMANCE.md, session 7). */
     be->ar_gemv = sl_env_int("SLINFER_AR_IN_GEMV", 0) != 0;
+    /* TP 1 running TP > 1's all-reduce kernels in a group of one: the path
+     * of a TP rank measured and tested on one GPU. */
+    be->ar_loopback = be->tp == 1 && sl_env_int("SLINFER_AR_LOOPBACK", 0) != 0;
     /* Balanced batch-1 GEMV launches: measured faster on a TP 2 rank's shapes,
      * slower on TP 1's (docs/PERFORMANCE.md, session 6). */
     sl_cuda_gemv_set_balance(be->tp > 1);
@@ -537,7 +540,7 @@ static sl_status_t sl_cuda_custom_ar_init(sl_cuda_backend_t *be)
     int max_bytes = sl_env_int("SLINFER_CUSTOM_ALLREDUCE_MAX_BYTES",
                                (int)SL_CUDA_AR_DEFAULT_MAX_BYTES);
 
-    if (be->tp == 1)
+    if (be->tp == 1 && !be->ar_loopback)
         return SL_OK;
     if (be->opt.disable_custom_all_reduce || sl_env_int("SLINFER_CUSTOM_ALLREDUCE", 1) == 0 ||
         max_bytes < 2) {
@@ -557,7 +560,7 @@ static sl_status_t sl_cuda_custom_ar_init(sl_cuda_backend_t *be)
     }
     for (int r = 0; r < be->tp; r++)
         devices[r] = be->ranks[r].device;
-    SL_RETURN_IF(sl_cuda_ar_p2p_ok(devices, be->tp, &p2p));
+    SL_RETURN_IF(sl_cuda_ar_p2p_ok(devices, be->tp, &p2p)); /* 1 for a group of one */
     if (!p2p) {
         sl_debug("CUDA backend: no peer access between every pair of GPUs: NCCL for every "
                  "all-reduce");

@@ -24,7 +24,8 @@
  * An all-reduce and the bias and norm after it are one kernel where the
  * one-shot all-reduce runs (sl_cuda_all_reduce_norm); at batch 1, with
  * SLINFER_AR_PUSH=1, the O and down GEMVs push their rows to the peers
- * themselves (sl_cuda_row_parallel).
+ * themselves (sl_cuda_row_parallel), and with SLINFER_AR_IN_GEMV=1 the
+ * all-reduce and norm go into the GEMV after them (sl_cuda_plan_ar_in_gemv).
  *
  * GEMMs with at most gemv_max_rows rows (decode) use the GEMV kernels (one
  * warp per row at batch 1, the tensor cores for 2..8 rows; the fusions into
@@ -74,7 +75,8 @@ sl_status_t sl_cuda_rank_alloc_activations(sl_cuda_rank_t *r)
 
     SL_RETURN_IF(sl_cuda_alloc(r, &r->x, t * h * 2, "activations"));
     SL_RETURN_IF(sl_cuda_alloc(r, &r->residual, t * h * 2, "activations"));
-    SL_RETURN_IF(sl_cuda_alloc(r, &r->residual_alt, tp > 1 ? h * 2 : 0, "activations"));
+    SL_RETURN_IF(sl_cuda_alloc(r, &r->residual_alt, tp > 1 || be->ar_loopback ? h * 2 : 0,
+                               "activations"));
     SL_RETURN_IF(sl_cuda_alloc(r, &r->xn, t * h * 2, "activations"));
     SL_RETURN_IF(sl_cuda_alloc(r, &r->qkv, t * (size_t)r->qkv_dim * 2, "activations"));
     SL_RETURN_IF(sl_cuda_alloc(r, &r->attn, t * (size_t)r->heads * hd * 2, "activations"));
@@ -249,7 +251,7 @@ static int sl_cuda_plan_ar_in_gemv(const sl_cuda_rank_t *r)
     const int h = (int)c->hidden_size, hd = (int)c->head_dim, attn_dim = r->heads * hd;
     sl_cuda_ar_push_t push;
     size_t count = 0;
-    int ok = be->tp > 1 && r->residual_alt != NULL &&
+    int ok = be->ar != NULL && r->residual_alt != NULL &&
              sl_cuda_ar_sets(be->ar, &count) == 2 * (int)c->num_layers - 1 &&
              count == (size_t)h && sl_cuda_ar_set_push_target(be->ar, r->rank, 0, count, &push);
 
@@ -279,7 +281,8 @@ void sl_cuda_rank_plan_fusions(sl_cuda_rank_t *r)
     const sl_cuda_backend_t *be = r->be;
     const sl_model_config_t *c = be->config;
     const int h = (int)c->hidden_size, hd = (int)c->head_dim, attn_dim = r->heads * hd;
-    int ok = be->gemv_norm && be->tp == 1 && c->num_layers > 0;
+    /* no all-reduce between a projection and its norm: TP 1 without a group */
+    int ok = be->gemv_norm && be->tp == 1 && be->ar == NULL && c->num_layers > 0;
 
     for (int64_t l = 0; ok && l < c->num_layers; l++) {
         const sl_cuda_layer_t *L = &r->w.layers[l];
