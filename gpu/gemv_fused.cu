@@ -49,14 +49,24 @@ inline int norm_v(int in_dim)
  * the norm's first packets held in registers (one round trip to L2 fewer),
  * ~64 registers, 4 blocks an SM. */
 constexpr int kLeanBlocks = 6;
-/* The wide build with the all-reduce (G): held to the wide build's 4 blocks
- * an SM (64 registers), which the gather's packets would otherwise push to 3. */
-constexpr int kWideBlocks = 4;
+/* The builds with the all-reduce (G), picked like the norm's by waves
+ * (launch_norm_build): lean, 4 blocks an SM (64 registers), its first
+ * weights asked into L2 only; wide, 3 blocks an SM (80 registers), its first
+ * weights in flight in registers. Both read the norm weight after the sum
+ * (held with the row, it made ptxas spill: PERFORMANCE session 7). */
+constexpr int kGatherLeanBlocks = 4, kGatherWideBlocks = 3;
 
 /* __launch_bounds__'s blocks an SM for a fused kernel's build. */
 constexpr int min_blocks(int nv, bool lean, bool g)
 {
-    return nv != 0 && lean ? kLeanBlocks : g ? kWideBlocks : 1;
+    return g ? (lean ? kGatherLeanBlocks : kGatherWideBlocks) : nv != 0 && lean ? kLeanBlocks : 1;
+}
+
+/* Whether a build holds its first weight loads in registers through the
+ * prologue (else the lean gather build asks for them into L2). */
+__host__ __device__ constexpr bool early_loads(int nv, bool lean, bool g)
+{
+    return nv != 0 && !(g && lean);
 }
 
 /* The grid empties the peers' slots of the set two calls ahead (sl_kernels.h:
@@ -294,7 +304,7 @@ gemv_silu_kernel(bf16 *act, int64_t lda, const bf16 *x, int64_t ldx, const bf16 
     const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, packets = in_dim / 8;
     const int row = blockIdx.x * kRowsPerBlock + warp;
     uint4 wv[U];
-    if constexpr (NV != 0 && !G) {
+    if constexpr (early_loads(NV, LEAN, G)) {
         if (row < inter) /* in flight while the block prepares x */
             load_group<U>(wv, reinterpret_cast<const uint4 *>(w_gu + (size_t)row * in_dim),
                           lane, packets);
@@ -306,7 +316,7 @@ gemv_silu_kernel(bf16 *act, int64_t lda, const bf16 *x, int64_t ldx, const bf16 
     if constexpr (NV != 0)
         x = gemv_input<NV, LEAN, G>(x, in_dim, norm);
     if (row < inter) /* no block-wide synchronisation follows */
-        silu_row<N, U, NV != 0 && !G>(act, lda, x, ldx, w_gu, inter, in_dim, row, wv, lane);
+        silu_row<N, U, early_loads(NV, LEAN, G)>(act, lda, x, ldx, w_gu, inter, in_dim, row, wv, lane);
 }
 
 /*
@@ -410,7 +420,7 @@ gemv_rope_kernel(bf16 *qkv, const bf16 *x, int64_t ldx, const bf16 *w, int in_di
     const uint4 *wr = reinterpret_cast<const uint4 *>(w + (size_t)row * in_dim);
     sl::pdl_wait(); /* first: see sl::launch */
     uint4 wv[U];
-    if constexpr (NV != 0 && !G)
+    if constexpr (early_loads(NV, LEAN, G))
         load_group<U>(wv, wr, lane, packets); /* in flight while the block prepares x */
     else if constexpr (G) /* the gather needs the registers: into L2 only */
         prefetch_group<U>(wr, lane, packets);
@@ -420,7 +430,7 @@ gemv_rope_kernel(bf16 *qkv, const bf16 *x, int64_t ldx, const bf16 *w, int in_di
 #pragma unroll
     for (int n = 0; n < N; n++)
         acc[n] = 0.0f;
-    row_dot_pre<N, U, NV != 0 && !G>(acc, wv, wr, x, ldx, packets, lane);
+    row_dot_pre<N, U, early_loads(NV, LEAN, G)>(acc, wv, wr, x, ldx, packets, lane);
     warp_sums<N>(acc);
 #pragma unroll
     for (int n = 0; n < N; n++) {
@@ -521,9 +531,9 @@ void launch_fused(int n, unsigned grid, int in_dim, const sl_cuda_gemv_norm_t *n
         with_norm_v(in_dim, [&](auto nv) {
             constexpr int NV = decltype(nv)::value;
             if (norm->partial != nullptr) {
-                constexpr auto kernel = K::template of<1, NV, false, true>;
-                (void)sl::launch(kernel, grid, kRowsPerBlock * 32, balanced_smem<kernel>(grid, smem),
-                                 stream, args..., *norm);
+                launch_norm_build<K::template of<1, NV, true, true>,
+                                  K::template of<1, NV, false, true>>(grid, smem, stream, args...,
+                                                                      *norm);
                 return;
             }
             launch_norm_build<K::template of<1, NV, true, false>,
