@@ -83,16 +83,54 @@ __device__ __forceinline__ void empty_set_ahead(const sl_cuda_ar_gather_t &g)
     }
 }
 
+/* The peer whose slot the gathers read ahead (a group of one: its own). */
+__device__ __forceinline__ int first_peer(const sl_cuda_ar_gather_t &g)
+{
+    return g.rank == 0 && g.nranks > 1 ? 1 : 0;
+}
+
 /*
- * z [dim] (shared memory) = RESIDUAL [dim] + the TP group's sum of its ranks'
- * rows M.partial (+ M.bias), with allreduce.cu's roundings
- * (sl::ar::residual_sum), for the packets this thread takes in
+ * Packet P of the residual stream after the all-reduce: RES + the ranks'
+ * packets of M.partial summed in rank order (+ M.bias), with allreduce.cu's
+ * roundings (sl::ar::residual_sum). This rank's own packet OWN is taken as
+ * the peers got it (Lamport-safe), so every rank sums the same bits; a
+ * peer's is waited for in this rank's set (M.gather), where the projection
+ * before pushed it; SEEN: first_peer's slot, read already by the caller.
+ */
+__device__ __forceinline__ sl::Bf16x8 gathered_packet(const sl_cuda_gemv_norm_t &m, int64_t p,
+                                                      const sl::Bf16x8 &own,
+                                                      const sl::Bf16x8 &res, uint4 seen)
+{
+    namespace ar = sl::ar;
+    const sl_cuda_ar_gather_t &g = m.gather;
+    const sl::Bf16x8 *slots = reinterpret_cast<const sl::Bf16x8 *>(g.slots) + p; /* [nranks] */
+    const sl::Bf16x8 mine = ar::lamport_safe(own);
+    const int ahead = first_peer(g);
+    float acc[ar::kPacket];
+
+    for (int k = 0; k < g.nranks; k++) {
+        const sl::Bf16x8 *slot = slots + k * g.stride;
+        const auto keep = [&](uint64_t *t0) {
+            return ar::keep_waiting(t0, g.abort, g.error, g.timeout_ns, g.rank, k);
+        };
+        const sl::Bf16x8 v =
+            k == g.rank ? mine : ar::wait_pushed(slot, k == ahead ? seen : ar::ld_cg_v4(slot), keep);
+#pragma unroll
+        for (int j = 0; j < ar::kPacket; j++)
+            acc[j] = k == 0 ? sl::to_f(v.v[j]) : acc[j] + sl::to_f(v.v[j]);
+    }
+    sl::Bf16x8 x, z;
+    ar::residual_sum(acc, m.bias != nullptr ? m.bias + p * ar::kPacket : nullptr, res, x, z);
+    return z;
+}
+
+/*
+ * z [dim] (shared memory) = the residual stream after the all-reduce
+ * (gathered_packet of RESIDUAL [dim]) for the packets this thread takes in
  * rms::norm_row_into<NV> (so that it reads them back without a barrier);
- * block 0 also stores them into M.residual_out. A peer's packet is waited
- * for in this rank's set (M.gather), where the projection before pushed it;
- * this rank's own part is read as the peers got it (Lamport-safe), so every
- * rank sums the same bits. First, the grid empties the set two calls ahead
- * (sl_kernels.h: why that one).
+ * block 0 also stores them into M.residual_out. First, the grid empties the
+ * set two calls ahead. Any row length; gather_norm_row is the faster path
+ * for rows of up to 4096.
  */
 template <int NV>
 __device__ __forceinline__ void gather_row(bf16 *z_out, const bf16 *residual, int dim,
@@ -101,36 +139,19 @@ __device__ __forceinline__ void gather_row(bf16 *z_out, const bf16 *residual, in
     namespace ar = sl::ar;
     const sl_cuda_ar_gather_t &g = m.gather;
     const int npackets = dim / 8, threads = sl::rms::threads_for(npackets);
-    const sl::Bf16x8 *own = reinterpret_cast<const sl::Bf16x8 *>(m.partial);    /* [npackets] */
-    const sl::Bf16x8 *res = reinterpret_cast<const sl::Bf16x8 *>(residual);     /* [npackets] */
-    const sl::Bf16x8 *slots = reinterpret_cast<const sl::Bf16x8 *>(g.slots);    /* [nranks][stride] */
-    sl::Bf16x8 *z = reinterpret_cast<sl::Bf16x8 *>(z_out);                      /* [npackets] */
+    const sl::Bf16x8 *own = reinterpret_cast<const sl::Bf16x8 *>(m.partial); /* [npackets] */
+    const sl::Bf16x8 *res = reinterpret_cast<const sl::Bf16x8 *>(residual);  /* [npackets] */
+    const sl::Bf16x8 *ahead = reinterpret_cast<const sl::Bf16x8 *>(g.slots) +
+                              first_peer(g) * g.stride; /* [npackets] */
+    sl::Bf16x8 *z = reinterpret_cast<sl::Bf16x8 *>(z_out); /* [npackets] */
     sl::Bf16x8 *keep = blockIdx.x == 0 ? reinterpret_cast<sl::Bf16x8 *>(m.residual_out) : nullptr;
 
     empty_set_ahead(g);
-    /* First looks at a slot through ld_cg_v4 (no clobber), so that the
-     * compiler may have the reads of a thread's packets in flight together. */
 #pragma unroll
     for (int i = 0; i < NV; i++) {
         const int u = threadIdx.x + i * blockDim.x;
         for (int p = u; p < npackets; p += threads) {
-            const sl::Bf16x8 mine = ar::lamport_safe(own[p]), r = res[p];
-            float acc[ar::kPacket];
-            for (int k = 0; k < g.nranks; k++) {
-                const sl::Bf16x8 *slot = slots + k * g.stride + p;
-                const sl::Bf16x8 v =
-                    k == g.rank ? mine
-                                : ar::wait_pushed(slot, ar::ld_cg_v4(slot), [&](uint64_t *t0) {
-                                      return ar::keep_waiting(t0, g.abort, g.error, g.timeout_ns,
-                                                              g.rank, k);
-                                  });
-#pragma unroll
-                for (int j = 0; j < ar::kPacket; j++)
-                    acc[j] = k == 0 ? sl::to_f(v.v[j]) : acc[j] + sl::to_f(v.v[j]);
-            }
-            sl::Bf16x8 x, zv;
-            ar::residual_sum(acc, m.bias != nullptr ? m.bias + (size_t)p * ar::kPacket : nullptr,
-                             r, x, zv);
+            const sl::Bf16x8 zv = gathered_packet(m, p, own[p], res[p], ar::ld_cg_v4(ahead + p));
             z[p] = zv;
             if (keep != nullptr)
                 keep[p] = zv;
@@ -159,13 +180,13 @@ __device__ __forceinline__ void gather_norm_row(bf16 *xn_out, const bf16 *residu
     static_assert(NV <= 2, "one packet a thread: rows of at most 4096");
     const sl_cuda_ar_gather_t &g = m.gather;
     const int npackets = dim / 8, threads = rms::threads_for(npackets);
-    const sl::Bf16x8 *own = reinterpret_cast<const sl::Bf16x8 *>(m.partial);    /* [npackets] */
-    const sl::Bf16x8 *res = reinterpret_cast<const sl::Bf16x8 *>(residual);     /* [npackets] */
-    const sl::Bf16x8 *wp = reinterpret_cast<const sl::Bf16x8 *>(m.weight);      /* [npackets] */
-    const sl::Bf16x8 *slots = reinterpret_cast<const sl::Bf16x8 *>(g.slots);    /* [nranks][stride] */
-    sl::Bf16x8 *xn = reinterpret_cast<sl::Bf16x8 *>(xn_out);                    /* [npackets] */
+    const sl::Bf16x8 *own = reinterpret_cast<const sl::Bf16x8 *>(m.partial); /* [npackets] */
+    const sl::Bf16x8 *res = reinterpret_cast<const sl::Bf16x8 *>(residual);  /* [npackets] */
+    const sl::Bf16x8 *wp = reinterpret_cast<const sl::Bf16x8 *>(m.weight);   /* [npackets] */
+    const sl::Bf16x8 *ahead = reinterpret_cast<const sl::Bf16x8 *>(g.slots) +
+                              first_peer(g) * g.stride; /* [npackets] */
+    sl::Bf16x8 *xn = reinterpret_cast<sl::Bf16x8 *>(xn_out); /* [npackets] */
     sl::Bf16x8 *keep = blockIdx.x == 0 ? reinterpret_cast<sl::Bf16x8 *>(m.residual_out) : nullptr;
-    const int first_peer = g.rank == 0 && g.nranks > 1 ? 1 : 0; /* a group of one: its own */
     sl::Bf16x8 own0[NV], res0[NV], z0[NV];
     uint4 seen[NV];
     float sum_sq[NV];
@@ -176,7 +197,7 @@ __device__ __forceinline__ void gather_norm_row(bf16 *xn_out, const bf16 *residu
         if (u < npackets) {
             own0[i] = own[u];
             res0[i] = res[u];
-            seen[i] = ar::ld_cg_v4(slots + first_peer * g.stride + u);
+            seen[i] = ar::ld_cg_v4(ahead + u);
         }
     }
     empty_set_ahead(g);
@@ -185,24 +206,7 @@ __device__ __forceinline__ void gather_norm_row(bf16 *xn_out, const bf16 *residu
         const int u = threadIdx.x + i * blockDim.x;
         sum_sq[i] = 0.0f;
         if (u < npackets) {
-            const sl::Bf16x8 mine = ar::lamport_safe(own0[i]);
-            float acc[ar::kPacket];
-            for (int k = 0; k < g.nranks; k++) {
-                const sl::Bf16x8 *slot = slots + k * g.stride + u;
-                const sl::Bf16x8 v =
-                    k == g.rank ? mine
-                                : ar::wait_pushed(slot, k == first_peer ? seen[i] : ar::ld_cg_v4(slot),
-                                                  [&](uint64_t *t0) {
-                                      return ar::keep_waiting(t0, g.abort, g.error, g.timeout_ns,
-                                                              g.rank, k);
-                                  });
-#pragma unroll
-                for (int j = 0; j < ar::kPacket; j++)
-                    acc[j] = k == 0 ? sl::to_f(v.v[j]) : acc[j] + sl::to_f(v.v[j]);
-            }
-            sl::Bf16x8 x;
-            ar::residual_sum(acc, m.bias != nullptr ? m.bias + (size_t)u * ar::kPacket : nullptr,
-                             res0[i], x, z0[i]);
+            z0[i] = gathered_packet(m, u, own0[i], res0[i], seen[i]);
             if (keep != nullptr)
                 keep[u] = z0[i];
 #pragma unroll
