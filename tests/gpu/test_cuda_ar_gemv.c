@@ -22,6 +22,8 @@
  *     of both must fit on it at once); and rank 1's push queued only 20 ms
  *     after rank 0's gather started waiting for it, so that a set left
  *     full since its last call would be read at once (and differ);
+ *   - the kernel path it replaces (push GEMV, sl_cuda_ar_rmsnorm_bf16 with
+ *     the pushed rows, gate/up on its xn) against the same reference;
  *   - a peer that never pushes: the wait gives up after the group's timeout
  *     and sl_cuda_ar_failed names who waited for whom.
  * Exit 77 without a GPU.
@@ -333,6 +335,77 @@ static void run_calls(group_t *g, uint64_t *rng, int calls, int bias, int order,
         free(x_all[k]);
 }
 
+/* The kernel path the backend takes without SLINFER_AR_IN_GEMV, with its
+ * pushes (SLINFER_AR_PUSH): push GEMV into the slots of the epoch's parity,
+ * sl_cuda_ar_rmsnorm_bf16 (pushed), gate/up + SiLU on its xn; against the
+ * same unfused reference, for CALLS calls on a group of its own (the
+ * all-reduce kernels' Lamport waits and sums, on one GPU as on two). */
+static void check_kernel_path(const shape_t *s, int calls, int bias, uint64_t *rng)
+{
+    group_t g;
+    size_t bad_out = 0, bad_res = 0;
+    sl_bf16_t *x_all[RANKS];
+    void *xn[RANKS];
+
+    group_open(&g, s, 3, 10.0, rng);
+    for (int k = 0; k < RANKS; k++) {
+        x_all[k] = gc_malloc((size_t)s->h * 2);
+        on(&g.r[k]);
+        xn[k] = gc_device((size_t)s->h * 2);
+    }
+    for (int i = 0; i < calls; i++) {
+        for (int k = 0; k < RANKS; k++) {
+            rank_t *r = &g.r[k];
+            sl_bf16_t *in = gc_malloc((size_t)s->proj_in * 2);
+            sl_cuda_ar_push_t target;
+            gc_random_bf16(rng, in, NULL, (size_t)s->proj_in, -1, 1);
+            on(r);
+            GPU_CHECK(cudaMemcpy(r->in, in, (size_t)s->proj_in * 2, cudaMemcpyHostToDevice));
+            free(in);
+            if (!sl_cuda_ar_push_target(g.ar, k, (size_t)s->h, &target) ||
+                sl_cuda_gemv_push_bf16(r->x, r->in, s->proj_in, r->w_proj, 1, s->h, s->proj_in,
+                                       &target, r->stream) != SL_OK)
+                exit(EXIT_FAILURE);
+        }
+        for (int k = 0; k < RANKS; k++) {
+            on(&g.r[k]);
+            GPU_CHECK(cudaStreamSynchronize(g.r[k].stream));
+            gc_download(x_all[k], g.r[k].x, (size_t)s->h * 2);
+        }
+        for (int k = 0; k < RANKS; k++) {
+            rank_t *r = &g.r[k];
+            on(r);
+            if (sl_cuda_ar_rmsnorm_bf16(g.ar, k, r->x, bias ? r->bias : NULL, r->res[0],
+                                        r->norm_w, xn[k], 1, s->h, EPS, 1, r->stream) != SL_OK ||
+                sl_cuda_gemv_silu_bf16(r->out, s->inter, xn[k], s->h, r->w_gu, 1, s->inter,
+                                       s->h, NULL, r->stream) != SL_OK)
+                exit(EXIT_FAILURE);
+        }
+        for (int k = 0; k < RANKS; k++) {
+            rank_t *r = &g.r[k];
+            on(r);
+            GPU_CHECK(cudaStreamSynchronize(r->stream));
+            reference(&g, k, x_all, 0, bias);
+            bad_out += differ(r->out, r->ref_out, (size_t)s->inter);
+            bad_res += differ(r->res[0], r->ref_res, (size_t)s->h);
+        }
+        gc_download(g.res, g.r[0].ref_res, (size_t)s->h * 2);
+    }
+    char what[160];
+    snprintf(what, sizeof(what), "the kernel path h=%d inter=%d: %d calls%s", s->h, s->inter,
+             calls, bias ? ", bias" : "");
+    printf("     (elements differing: outputs %zu, residual %zu)\n", bad_out, bad_res);
+    int waiter, peer;
+    const int failed = sl_cuda_ar_failed(g.ar, &waiter, &peer);
+    gc_report(what, bad_out + bad_res == 0 && !failed ? 0 : INFINITY, 0, 0);
+    for (int k = 0; k < RANKS; k++) {
+        on(&g.r[k]);
+        GPU_CHECK(cudaFree(xn[k]));
+        free(x_all[k]);
+    }
+    group_close(&g);
+}
+
 /* Rank 0 gathers a call rank 1 never pushed: the wait gives up after the
  * group's timeout, the stream completes, and the group says who waited. */
 static void check_missing_peer(uint64_t *rng)
@@ -517,6 +590,9 @@ int main(int argc, char **argv)
     run_calls(&g, &rng, 9, 1, PEER_LATE, "small");
     group_close(&g);
 
+    check_kernel_path(&small, 7, 1, &rng);
+    if (!quick)
+        check_kernel_path(&tp2_8b, 5, 0, &rng);
     check_missing_peer(&rng);
     if (do_bench)
         bench(&rng);
