@@ -221,14 +221,6 @@ static sl_status_t sl_cuda_row_parallel(sl_cuda_rank_t *r, const uint16_t *in, i
     return sl_cuda_linear(r, r->x, 0, h, in, in_dim, w, n, h, in_dim);
 }
 
-/* Batch 1 at TP 1 runs each layer's two norms inside the GEMVs after them:
- * the O and down GEMVs add their products into the residual stream
- * (sl_cuda_gemv_residual_bf16), and every block of the QKV + RoPE and
- * gate/up + SiLU GEMVs normalises the residual row itself before its
- * product (sl_cuda_gemv_norm_t): 64 kernels a token fewer for 32 layers,
- * the same bits. Only where no all-reduce comes between a projection and the
- * norm (TP 1), the layers have none of what the fused kernels leave out
- * (q/k norm, o, gate/up and down biases), and every GEMV takes its operands. */
 /*
  * Batch 1 at TP > 1 (SLINFER_AR_IN_GEMV) runs each all-reduce between two
  * layers' GEMVs, and the norm after it, inside the GEMV after it: the O and
@@ -276,6 +268,14 @@ static int sl_cuda_ar_in_gemv(const sl_cuda_rank_t *r, int n)
     return r->ar_in_gemv && n == 1;
 }
 
+/* Batch 1 at TP 1 runs each layer's two norms inside the GEMVs after them:
+ * the O and down GEMVs add their products into the residual stream
+ * (sl_cuda_gemv_residual_bf16), and every block of the QKV + RoPE and
+ * gate/up + SiLU GEMVs normalises the residual row itself before its
+ * product (sl_cuda_gemv_norm_t): 64 kernels a token fewer for 32 layers,
+ * the same bits. Only where no all-reduce comes between a projection and the
+ * norm (TP 1), the layers have none of what the fused kernels leave out
+ * (q/k norm, o, gate/up and down biases), and every GEMV takes its operands. */
 void sl_cuda_rank_plan_fusions(sl_cuda_rank_t *r)
 {
     const sl_cuda_backend_t *be = r->be;
