@@ -56,17 +56,27 @@ constexpr int kLeanBlocks = 6;
  * (held with the row, it made ptxas spill: PERFORMANCE session 7). */
 constexpr int kGatherLeanBlocks = 4, kGatherWideBlocks = 3;
 
-/* __launch_bounds__'s blocks an SM for a fused kernel's build. */
-constexpr int min_blocks(int nv, bool lean, bool g)
+/* gate/up + SiLU with the all-reduce takes rows of up to 4096 in blocks of
+ * kWideWarps warps, 2 an SM: one packet of the row a thread, so that both the
+ * gather's reads and the first weight loads fit in 64 registers (a TP 2
+ * rank's step 2.523 ms against 2.589 with the 8-warp builds: PERFORMANCE
+ * session 7, call P). The RoPE kernel's blocks are 8 rows by construction. */
+constexpr int kWideWarps = 16, kWideWarpBlocks = 2;
+
+/* __launch_bounds__'s blocks an SM for a fused kernel's build of W warps. */
+constexpr int min_blocks(int nv, bool lean, bool g, int w = kRowsPerBlock)
 {
-    return g ? (lean ? kGatherLeanBlocks : kGatherWideBlocks) : nv != 0 && lean ? kLeanBlocks : 1;
+    return w != kRowsPerBlock ? kWideWarpBlocks
+           : g                ? (lean ? kGatherLeanBlocks : kGatherWideBlocks)
+           : nv != 0 && lean  ? kLeanBlocks
+                              : 1;
 }
 
 /* Whether a build holds its first weight loads in registers through the
- * prologue (else the lean gather build asks for them into L2). */
-__host__ __device__ constexpr bool early_loads(int nv, bool lean, bool g)
+ * prologue (else the lean 8-warp gather build asks for them into L2). */
+__host__ __device__ constexpr bool early_loads(int nv, bool lean, bool g, int w = kRowsPerBlock)
 {
-    return nv != 0 && !(g && lean);
+    return nv != 0 && !(g && lean && w == kRowsPerBlock);
 }
 
 /* The grid empties the peers' slots of the set two calls ahead (sl_kernels.h:
@@ -297,8 +307,8 @@ __device__ __forceinline__ void silu_row(bf16 *act, int64_t lda, const bf16 *x, 
  * x:    [N, ldx] bf16 (NV > 0: N = 1, the residual row to normalise first)
  * w_gu: [2 inter, in_dim] bf16, gate rows then up rows
  */
-template <int N, int U, int NV, bool LEAN, bool G>
-__global__ void __launch_bounds__(kRowsPerBlock * 32, min_blocks(NV, LEAN, G))
+template <int N, int U, int NV, bool LEAN, bool G, int W = kRowsPerBlock>
+__global__ void __launch_bounds__(W * 32, min_blocks(NV, LEAN, G, W))
 gemv_silu_kernel(bf16 *act, int64_t lda, const bf16 *x, int64_t ldx, const bf16 *w_gu,
                  int inter, int in_dim, sl_cuda_gemv_norm_t norm)
 {
@@ -306,9 +316,9 @@ gemv_silu_kernel(bf16 *act, int64_t lda, const bf16 *x, int64_t ldx, const bf16 
     static_assert(!G || NV != 0, "the all-reduce comes with the norm");
     sl::pdl_wait(); /* first: see sl::launch */
     const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, packets = in_dim / 8;
-    const int row = blockIdx.x * kRowsPerBlock + warp;
+    const int row = blockIdx.x * W + warp;
     uint4 wv[U];
-    if constexpr (early_loads(NV, LEAN, G)) {
+    if constexpr (early_loads(NV, LEAN, G, W)) {
         if (row < inter) /* in flight while the block prepares x */
             load_group<U>(wv, reinterpret_cast<const uint4 *>(w_gu + (size_t)row * in_dim),
                           lane, packets);
@@ -320,7 +330,7 @@ gemv_silu_kernel(bf16 *act, int64_t lda, const bf16 *x, int64_t ldx, const bf16 
     if constexpr (NV != 0)
         x = gemv_input<NV, LEAN, G>(x, in_dim, norm);
     if (row < inter) /* no block-wide synchronisation follows */
-        silu_row<N, U, early_loads(NV, LEAN, G)>(act, lda, x, ldx, w_gu, inter, in_dim, row, wv, lane);
+        silu_row<N, U, early_loads(NV, LEAN, G, W)>(act, lda, x, ldx, w_gu, inter, in_dim, row, wv, lane);
 }
 
 /*
@@ -519,13 +529,22 @@ struct RopeKernels {
 struct SiluKernels {
     template <int N, int NV, bool LEAN, bool G>
     static constexpr auto of = gemv_silu_kernel<N, kUnroll, NV, LEAN, G>;
+    /* with the all-reduce, kWideWarps warps a block (NV for that block) */
+    template <int NV>
+    static constexpr auto gather_wide = gemv_silu_kernel<1, kUnroll, NV, false, true, kWideWarps>;
 };
 
-/* Launches the K kernel for N rows over GRID blocks with ARGS and NORM: with
- * the norm (NORM set), the lean or wide build for IN_DIM
- * (launch_norm_build), or with the all-reduce too (NORM->partial) the wide
- * build, balanced (the grids of a TP > 1 rank: session 6 measured the wide
- * build ahead on them); else the plain one, balanced at one row. */
+/* Whether a kernel family has the kWideWarps gather build (SiluKernels). */
+template <class K, class = void> constexpr bool has_wide_gather = false;
+template <class K>
+constexpr bool has_wide_gather<K, std::void_t<decltype(K::template gather_wide<1>)>> = true;
+
+/* Launches the K kernel for N rows over GRID blocks (of kRowsPerBlock rows)
+ * with ARGS and NORM: with the norm (NORM set), the lean or wide build for
+ * IN_DIM (launch_norm_build), likewise with the all-reduce too
+ * (NORM->partial), except where K has the kWideWarps build and a row of
+ * IN_DIM is one packet a thread of it; else the plain one, balanced at one
+ * row. */
 template <class K, class... Args>
 void launch_fused(int n, unsigned grid, int in_dim, const sl_cuda_gemv_norm_t *norm,
                   cudaStream_t stream, Args... args)
@@ -535,6 +554,15 @@ void launch_fused(int n, unsigned grid, int in_dim, const sl_cuda_gemv_norm_t *n
         with_norm_v(in_dim, [&](auto nv) {
             constexpr int NV = decltype(nv)::value;
             if (norm->partial != nullptr) {
+                if constexpr (has_wide_gather<K>) {
+                    if (sl::rms::threads_for(in_dim / 8) <= kWideWarps * 32) {
+                        /* ceil(rows / 16) = ceil(ceil(rows / 8) / 2); not balanced
+                         * (blocks_per_sm<> asks for kRowsPerBlock warps) */
+                        (void)sl::launch(K::template gather_wide<1>, (grid + 1) / 2,
+                                         kWideWarps * 32, smem, stream, args..., *norm);
+                        return;
+                    }
+                }
                 launch_norm_build<K::template of<1, NV, true, true>,
                                   K::template of<1, NV, false, true>>(grid, smem, stream, args...,
                                                                       *norm);
