@@ -79,6 +79,19 @@ __host__ __device__ constexpr bool early_loads(int nv, bool lean, bool g, int w 
     return nv != 0 && !(g && lean && w == kRowsPerBlock);
 }
 
+/* A kernel's first group of weight row WR, before it prepares x: in flight
+ * in WV where EARLY (early_loads), else, for a gather build (G), asked into
+ * L2 (the gather needs the registers). */
+template <int U, bool EARLY, bool G>
+__device__ __forceinline__ void first_weights(uint4 (&wv)[U], const uint4 *wr, int lane,
+                                              int packets)
+{
+    if constexpr (EARLY)
+        load_group<U>(wv, wr, lane, packets);
+    else if constexpr (G)
+        prefetch_group<U>(wr, lane, packets);
+}
+
 /* The grid empties the peers' slots of the set two calls ahead (sl_kernels.h:
  * why that one), a packet a thread. */
 __device__ __forceinline__ void empty_set_ahead(const sl_cuda_ar_gather_t &g)
@@ -301,7 +314,8 @@ __device__ __forceinline__ void silu_row(bf16 *act, int64_t lda, const bf16 *x, 
  * (up) of w_gu with the same loop as gemv_kernel and rounds each to bf16
  * before silu, as the stored values would be: bit-identical to
  * sl_cuda_gemv_bf16 + sl_cuda_silu_mul_bf16 (NV > 0: preceded by
- * sl_cuda_rmsnorm_bf16 of the residual row x, the LEAN or wide build).
+ * sl_cuda_rmsnorm_bf16 of the residual row x, the LEAN or wide build; G: by
+ * sl_cuda_ar_rmsnorm_bf16, the all-reduce too, in blocks of W warps).
  *
  * act:  [N, lda] bf16, columns [0, inter) written
  * x:    [N, ldx] bf16 (NV > 0: N = 1, the residual row to normalise first)
@@ -317,20 +331,15 @@ gemv_silu_kernel(bf16 *act, int64_t lda, const bf16 *x, int64_t ldx, const bf16 
     sl::pdl_wait(); /* first: see sl::launch */
     const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, packets = in_dim / 8;
     const int row = blockIdx.x * W + warp;
+    constexpr bool EARLY = early_loads(NV, LEAN, G, W);
     uint4 wv[U];
-    if constexpr (early_loads(NV, LEAN, G, W)) {
-        if (row < inter) /* in flight while the block prepares x */
-            load_group<U>(wv, reinterpret_cast<const uint4 *>(w_gu + (size_t)row * in_dim),
-                          lane, packets);
-    } else if constexpr (G) { /* the gather needs the registers: into L2 only */
-        if (row < inter)
-            prefetch_group<U>(reinterpret_cast<const uint4 *>(w_gu + (size_t)row * in_dim), lane,
-                              packets);
-    }
+    if (row < inter)
+        first_weights<U, EARLY, G>(wv, reinterpret_cast<const uint4 *>(w_gu + (size_t)row * in_dim),
+                                   lane, packets);
     if constexpr (NV != 0)
         x = gemv_input<NV, LEAN, G>(x, in_dim, norm);
     if (row < inter) /* no block-wide synchronisation follows */
-        silu_row<N, U, early_loads(NV, LEAN, G, W)>(act, lda, x, ldx, w_gu, inter, in_dim, row, wv, lane);
+        silu_row<N, U, EARLY>(act, lda, x, ldx, w_gu, inter, in_dim, row, wv, lane);
 }
 
 /*
@@ -339,8 +348,9 @@ gemv_silu_kernel(bf16 *act, int64_t lda, const bf16 *x, int64_t ldx, const bf16 
  * n are one 16-byte packet of the all-reduce's input [N, out_dim], packet
  * n * out_dim / 8 + blockIdx.x; once the block's warps have their sums,
  * thread t < N * (nranks - 1) stores token t % N's packet into this rank's
- * slot of the call's parity on peer 1 + t / N ranks further (the order of
- * allreduce.cu's pushes), Lamport-safe as allreduce.cu's own pushes.
+ * slot of the call's parity (PUSH.set: of the call's static set) on peer
+ * 1 + t / N ranks further (the order of allreduce.cu's pushes), Lamport-safe
+ * as allreduce.cu's own pushes.
  * The epoch is read after pdl_wait(): the all-reduce before this one has then
  * completed and advanced it, and no all-reduce kernel runs until this one
  * ends. Why the push never overwrites a packet a peer has not read yet is
@@ -433,18 +443,16 @@ gemv_rope_kernel(bf16 *qkv, const bf16 *x, int64_t ldx, const bf16 *w, int in_di
     const int packets = in_dim / 8;
     const uint4 *wr = reinterpret_cast<const uint4 *>(w + (size_t)row * in_dim);
     sl::pdl_wait(); /* first: see sl::launch */
+    constexpr bool EARLY = early_loads(NV, LEAN, G);
     uint4 wv[U];
-    if constexpr (early_loads(NV, LEAN, G))
-        load_group<U>(wv, wr, lane, packets); /* in flight while the block prepares x */
-    else if constexpr (G) /* the gather needs the registers: into L2 only */
-        prefetch_group<U>(wr, lane, packets);
+    first_weights<U, EARLY, G>(wv, wr, lane, packets);
     if constexpr (NV != 0)
         x = gemv_input<NV, LEAN, G>(x, in_dim, norm);
     float acc[N];
 #pragma unroll
     for (int n = 0; n < N; n++)
         acc[n] = 0.0f;
-    row_dot_pre<N, U, early_loads(NV, LEAN, G)>(acc, wv, wr, x, ldx, packets, lane);
+    row_dot_pre<N, U, EARLY>(acc, wv, wr, x, ldx, packets, lane);
     warp_sums<N>(acc);
 #pragma unroll
     for (int n = 0; n < N; n++) {
@@ -551,26 +559,26 @@ void launch_fused(int n, unsigned grid, int in_dim, const sl_cuda_gemv_norm_t *n
 {
     if (norm != nullptr) {
         const size_t smem = norm_smem(norm, in_dim);
+        const bool gather = norm->partial != nullptr;
+        if constexpr (has_wide_gather<K>) {
+            if (gather && sl::rms::threads_for(in_dim / 8) <= kWideWarps * 32) {
+                /* ceil(rows / 16) = ceil(ceil(rows / 8) / 2); not balanced
+                 * (blocks_per_sm<> asks for kRowsPerBlock warps) */
+                (void)sl::launch(K::template gather_wide<1>, (grid + 1) / 2, kWideWarps * 32,
+                                 smem, stream, args..., *norm);
+                return;
+            }
+        }
         with_norm_v(in_dim, [&](auto nv) {
             constexpr int NV = decltype(nv)::value;
-            if (norm->partial != nullptr) {
-                if constexpr (has_wide_gather<K>) {
-                    if (sl::rms::threads_for(in_dim / 8) <= kWideWarps * 32) {
-                        /* ceil(rows / 16) = ceil(ceil(rows / 8) / 2); not balanced
-                         * (blocks_per_sm<> asks for kRowsPerBlock warps) */
-                        (void)sl::launch(K::template gather_wide<1>, (grid + 1) / 2,
-                                         kWideWarps * 32, smem, stream, args..., *norm);
-                        return;
-                    }
-                }
+            if (gather)
                 launch_norm_build<K::template of<1, NV, true, true>,
                                   K::template of<1, NV, false, true>>(grid, smem, stream, args...,
                                                                       *norm);
-                return;
-            }
-            launch_norm_build<K::template of<1, NV, true, false>,
-                              K::template of<1, NV, false, false>>(grid, smem, stream, args...,
-                                                                   *norm);
+            else
+                launch_norm_build<K::template of<1, NV, true, false>,
+                                  K::template of<1, NV, false, false>>(grid, smem, stream,
+                                                                       args..., *norm);
         });
         return;
     }

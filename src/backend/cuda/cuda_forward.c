@@ -249,11 +249,12 @@ static int sl_cuda_plan_ar_in_gemv(const sl_cuda_rank_t *r)
 
     for (int64_t l = 0; ok && l < c->num_layers; l++) {
         const sl_cuda_layer_t *L = &r->w.layers[l];
+        /* gate/up reads the stream from residual, the next QKV from
+         * residual_alt; layer 0's QKV reads xn (the embedding's all-reduce) */
         ok = L->q_norm == NULL && L->b_gu == NULL &&
-             sl_cuda_gemv_norm_supported(1, h, r->residual, L->attn_norm) &&
+             sl_cuda_gemv_norm_supported(1, h, r->residual_alt, L->attn_norm) &&
              sl_cuda_gemv_norm_supported(1, h, r->residual, L->mlp_norm) &&
-             sl_cuda_gemv_norm_supported(1, h, r->residual_alt, L->mlp_norm) &&
-             sl_cuda_gemv_rope_supported(1, h, r->residual, h, L->w_qkv, hd) &&
+             sl_cuda_gemv_rope_supported(1, h, r->residual_alt, h, L->w_qkv, hd) &&
              sl_cuda_gemv_rope_supported(1, h, r->xn, h, L->w_qkv, hd) &&
              sl_cuda_gemv_push_supported(1, h, attn_dim, r->attn, attn_dim, L->w_o, r->x) &&
              sl_cuda_gemv_push_supported(1, h, r->inter, r->act, r->inter, L->w_down, r->x) &&
