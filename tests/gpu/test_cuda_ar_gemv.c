@@ -177,16 +177,49 @@ static void group_close(group_t *g)
     free(g->res);
 }
 
-/* Rank K's push of call I: x = in W_proj^T into set I of every rank. */
-static void push(group_t *g, int k, int i)
+/* Rank K's projection x = in W_proj^T on STREAM, pushed into static set SET
+ * of every rank, or (SET < 0) into the slots of the group's next epoch, for
+ * sl_cuda_ar_rmsnorm_bf16. */
+static void push_on(group_t *g, int k, int set, cudaStream_t stream)
 {
     rank_t *r = &g->r[k];
+    const size_t h = (size_t)g->s.h;
     sl_cuda_ar_push_t target;
     on(r);
-    if (!sl_cuda_ar_set_push_target(g->ar, k, i, (size_t)g->s.h, &target) ||
+    if (!(set < 0 ? sl_cuda_ar_push_target(g->ar, k, h, &target)
+                  : sl_cuda_ar_set_push_target(g->ar, k, set, h, &target)) ||
         sl_cuda_gemv_push_bf16(r->x, r->in, g->s.proj_in, r->w_proj, 1, g->s.h, g->s.proj_in,
-                               &target, r->stream) != SL_OK)
+                               &target, stream) != SL_OK)
         exit(EXIT_FAILURE);
+}
+
+/* push_on() on the rank's stream. */
+static void push(group_t *g, int k, int set)
+{
+    push_on(g, k, set, g->r[k].stream);
+}
+
+/* Fresh random projection inputs on every rank. */
+static void new_inputs(group_t *g, uint64_t *rng)
+{
+    const size_t n = (size_t)g->s.proj_in;
+    sl_bf16_t *in = gc_malloc(n * 2);
+    for (int k = 0; k < RANKS; k++) {
+        gc_random_bf16(rng, in, NULL, n, -1, 1);
+        on(&g->r[k]);
+        GPU_CHECK(cudaMemcpy(g->r[k].in, in, n * 2, cudaMemcpyHostToDevice));
+    }
+    free(in);
+}
+
+/* X_ALL [RANKS][h] = every rank's projection output, once its stream is idle. */
+static void take_parts(group_t *g, sl_bf16_t *const *x_all)
+{
+    for (int k = 0; k < RANKS; k++) {
+        on(&g->r[k]);
+        GPU_CHECK(cudaStreamSynchronize(g->r[k].stream));
+        gc_download(x_all[k], g->r[k].x, (size_t)g->s.h * 2);
+    }
 }
 
 /* Rank K's gate/up + SiLU (ROPE: QKV + RoPE) GEMV of call C with the
@@ -282,15 +315,11 @@ static void run_calls(group_t *g, uint64_t *rng, int calls, int bias, int order,
         const int i = g->calls++, set = i % g->nsets, rope = i % 2;
         const int32_t pos = (int32_t)(gpu_test_uniform(rng) * 4000);
         const int64_t slot = i % 64;
+        new_inputs(g, rng);
         for (int k = 0; k < RANKS; k++) {
-            rank_t *r = &g->r[k];
-            sl_bf16_t *in = gc_malloc((size_t)s->proj_in * 2);
-            gc_random_bf16(rng, in, NULL, (size_t)s->proj_in, -1, 1);
-            on(r);
-            GPU_CHECK(cudaMemcpy(r->in, in, (size_t)s->proj_in * 2, cudaMemcpyHostToDevice));
-            GPU_CHECK(cudaMemcpy(r->pos, &pos, 4, cudaMemcpyHostToDevice));
-            GPU_CHECK(cudaMemcpy(r->slot, &slot, 8, cudaMemcpyHostToDevice));
-            free(in);
+            on(&g->r[k]);
+            GPU_CHECK(cudaMemcpy(g->r[k].pos, &pos, 4, cudaMemcpyHostToDevice));
+            GPU_CHECK(cudaMemcpy(g->r[k].slot, &slot, 8, cudaMemcpyHostToDevice));
         }
         for (int k = 0; k < RANKS; k++) {
             if (order == PEER_LATE && k > 0)
@@ -307,11 +336,7 @@ static void run_calls(group_t *g, uint64_t *rng, int calls, int bias, int order,
             for (int k = 0; k < RANKS; k++)
                 gather(g, k, i, rope, bias);
         }
-        for (int k = 0; k < RANKS; k++) {
-            on(&g->r[k]);
-            GPU_CHECK(cudaStreamSynchronize(g->r[k].stream));
-            gc_download(x_all[k], g->r[k].x, (size_t)s->h * 2);
-        }
+        take_parts(g, x_all);
         for (int k = 0; k < RANKS; k++) {
             rank_t *r = &g->r[k];
             reference(g, k, x_all, rope, bias);
@@ -354,24 +379,10 @@ static void check_kernel_path(const shape_t *s, int calls, int bias, uint64_t *r
         xn[k] = gc_device((size_t)s->h * 2);
     }
     for (int i = 0; i < calls; i++) {
-        for (int k = 0; k < RANKS; k++) {
-            rank_t *r = &g.r[k];
-            sl_bf16_t *in = gc_malloc((size_t)s->proj_in * 2);
-            sl_cuda_ar_push_t target;
-            gc_random_bf16(rng, in, NULL, (size_t)s->proj_in, -1, 1);
-            on(r);
-            GPU_CHECK(cudaMemcpy(r->in, in, (size_t)s->proj_in * 2, cudaMemcpyHostToDevice));
-            free(in);
-            if (!sl_cuda_ar_push_target(g.ar, k, (size_t)s->h, &target) ||
-                sl_cuda_gemv_push_bf16(r->x, r->in, s->proj_in, r->w_proj, 1, s->h, s->proj_in,
-                                       &target, r->stream) != SL_OK)
-                exit(EXIT_FAILURE);
-        }
-        for (int k = 0; k < RANKS; k++) {
-            on(&g.r[k]);
-            GPU_CHECK(cudaStreamSynchronize(g.r[k].stream));
-            gc_download(x_all[k], g.r[k].x, (size_t)s->h * 2);
-        }
+        new_inputs(&g, rng);
+        for (int k = 0; k < RANKS; k++)
+            push(&g, k, -1);
+        take_parts(&g, x_all);
         for (int k = 0; k < RANKS; k++) {
             rank_t *r = &g.r[k];
             on(r);
@@ -454,20 +465,14 @@ static void bench_enqueue(group_t *g, int v, int phase, int k, int c, cudaStream
 {
     const shape_t *s = &g->s;
     rank_t *r = &g->r[k];
-    sl_cuda_ar_push_t target;
     sl_cuda_gemv_norm_t norm = {.weight = r->norm_w, .eps = EPS};
     sl_status_t rc = SL_OK;
-    const int push = v == B_KERNELS || v == B_GATHER || v == B_PUSH;
+    const int pushes = v == B_KERNELS || v == B_GATHER || v == B_PUSH;
     const int residual = v == B_TP1 || v == B_RESIDUAL;
 
     on(r);
-    if (phase == 0 && push) {
-        if (v == B_KERNELS ? !sl_cuda_ar_push_target(g->ar, k, (size_t)s->h, &target)
-                           : !sl_cuda_ar_set_push_target(g->ar, k, c % g->nsets, (size_t)s->h,
-                                                         &target))
-            exit(EXIT_FAILURE);
-        rc = sl_cuda_gemv_push_bf16(r->x, r->in, s->proj_in, r->w_proj, 1, s->h, s->proj_in,
-                                    &target, st);
+    if (phase == 0 && pushes) {
+        push_on(g, k, v == B_KERNELS ? -1 : c % g->nsets, st);
     } else if (phase == 0 && residual) {
         rc = sl_cuda_gemv_residual_bf16(r->res[0], r->in, r->w_proj, s->h, s->proj_in, st);
     } else if (phase == 1 && v == B_KERNELS) {
