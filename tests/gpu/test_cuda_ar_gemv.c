@@ -559,6 +559,9 @@ int main(int argc, char **argv)
      * half; 16 q, 4 KV heads) and a small one whose grids all fit at once */
     static const shape_t tp2_8b = {4096, 2048, 7168, 16, 4, 128};
     static const shape_t small = {512, 256, 64, 2, 1, 64};
+    /* rows of 8192 (a rank of the 70B: 1024 packets, more than one a thread
+     * of any build): the two-pass gather_row, not gather_norm_row */
+    static const shape_t wide_rows = {8192, 1024, 1536, 8, 2, 128};
     int ndev = 0, p2p = 0;
     const int quick = argc > 1 && strcmp(argv[1], "--quick") == 0;
     const int do_bench = argc > 1 && strcmp(argv[1], "--bench") == 0;
@@ -595,7 +598,14 @@ int main(int argc, char **argv)
     run_calls(&g, &rng, 9, 1, PEER_LATE, "small");
     group_close(&g);
 
+    group_open(&g, &wide_rows, 4, 10.0, &rng);
+    run_calls(&g, &rng, 9, 1, IN_TURN, "rows of 8192");
+    if (devices[1] != devices[0])
+        run_calls(&g, &rng, 8, 0, AT_ONCE, "rows of 8192");
+    group_close(&g);
+
     check_kernel_path(&small, 7, 1, &rng);
+    check_kernel_path(&wide_rows, 4, 1, &rng);
     if (!quick)
         check_kernel_path(&tp2_8b, 5, 0, &rng);
     check_missing_peer(&rng);
