@@ -78,49 +78,24 @@ prefill_kernel(bf16 *out, const bf16 *q, int q_ld, const bf16 *k_cache, const bf
     constexpr int STAGE = 2 * kTileK * LD; /* K tile then V tile */
     extern __shared__ __align__(16) uint16_t kv_smem[]; /* [2][K, V][kTileK][LD] */
 
-    /* Last tile first: the host lists a sequence's tiles in order, and the
-     * later ones see more keys, so the longest blocks start first. */
-    const int tile = gridDim.x - 1 - blockIdx.x;
-    const int t0 = tiles[tile * 4], cnt = tiles[tile * 4 + 1];
-    const int seq = tiles[tile * 4 + 2];
-    const int head = blockIdx.y, kvh = head / (heads / kv_heads);
-    const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-    const int g = lane / 4, c = lane % 4;
-    const int32_t *table = block_tables + block_offset[seq];
+    const PrefillTile t = prefill_tile(tiles, positions, block_offset, block_tables, heads,
+                                       kv_heads, window, kTileK);
+    const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, c = lane % 4;
     const float qscale = scale * kLog2e;
-
-    const int64_t p0 = positions[t0];
-    const int r0 = warp * 16 + g, r1 = r0 + 8; /* this lane's two rows in the tile */
-    const int64_t qpos0 = r0 < cnt ? p0 + r0 : -1, qpos1 = r1 < cnt ? p0 + r1 : -1;
-    const int64_t lo0 = window > 0 ? qpos0 - window + 1 : 0;
-    const int64_t lo1 = window > 0 ? qpos1 - window + 1 : 0;
-    const int64_t hi_tile = p0 + cnt - 1;
-    const int64_t lo_tile = window > 0 && p0 - window + 1 > 0 ? p0 - window + 1 : 0;
-    const int last_row = warp * 16 + 15 < cnt - 1 ? warp * 16 + 15 : cnt - 1;
-    const int64_t hi_warp = p0 + last_row; /* keys past it are masked for the whole warp */
-    /* Keys every row of the warp sees: up to its first row's position, from
-     * its last row's window start (rows past cnt are not stored) */
-    const int64_t warp_first = p0 + warp * 16;
-    const int64_t warp_lo = window > 0 ? hi_warp - window + 1 : 0;
-    const int64_t kb0 = (lo_tile / kTileK) * kTileK;
-    const int ntiles = (int)((hi_tile - kb0) / kTileK) + 1;
 
     /* Issues the copies of key tile J into stage ST. */
     auto load_tile = [&](int j, int st) {
         uint16_t *ks = kv_smem + st * STAGE;
-        load_kv_tile<kTileK, HD, LD>(ks, ks + kTileK * LD, k_cache, v_cache, table,
-                                     kb0 + (int64_t)j * kTileK, lo_tile, hi_tile, block_size,
-                                     kv_heads, kvh);
+        load_kv_tile<kTileK, HD, PaddedRows<HD, LD>>(ks, ks + kTileK * LD, k_cache, v_cache,
+                                                     t.table, t.kb0 + (int64_t)j * kTileK,
+                                                     t.lo_tile, t.hi_tile, block_size, kv_heads,
+                                                     t.kvh);
     };
     load_tile(0, 0);
 
     /* Q fragments (A operand) for all k-chunks, straight from global memory. */
     uint32_t qf[KC][4];
-    {
-        const uint16_t *qb = reinterpret_cast<const uint16_t *>(q) + (size_t)head * HD;
-        load_q_fragments<KC>(qf, qb + (size_t)(t0 + (r0 < cnt ? r0 : 0)) * q_ld, r0 < cnt,
-                             qb + (size_t)(t0 + (r1 < cnt ? r1 : 0)) * q_ld, r1 < cnt, c);
-    }
+    load_tile_q<KC, HD>(qf, q, q_ld, t, c);
 
     float o[DN][4];
 #pragma unroll
@@ -129,8 +104,8 @@ prefill_kernel(bf16 *out, const bf16 *q, int q_ld, const bf16 *k_cache, const bf
     float m0 = -INFINITY, m1 = -INFINITY, l0 = 0.0f, l1 = 0.0f; /* l: this lane's part */
     const int mi = lane / 8, mj = lane % 8; /* ldmatrix: this lane's matrix and row */
 
-    for (int j = 0; j < ntiles; j++) {
-        if (j + 1 < ntiles) {
+    for (int j = 0; j < t.ntiles; j++) {
+        if (j + 1 < t.ntiles) {
             load_tile(j + 1, (j + 1) & 1);
             cp_async_wait<1>(); /* tile j has landed (this thread's part) */
         } else {
@@ -138,56 +113,23 @@ prefill_kernel(bf16 *out, const bf16 *q, int q_ld, const bf16 *k_cache, const bf
         }
         __syncthreads(); /* ... and everyone's */
         const uint16_t *ks = kv_smem + (j & 1) * STAGE, *vs = ks + kTileK * LD;
-        const int64_t kb = kb0 + (int64_t)j * kTileK;
-        if (kb <= hi_warp && last_row >= warp * 16) {
+        const int64_t kb = t.kb0 + (int64_t)j * kTileK;
+        if (kb <= t.hi_warp && t.last_row >= warp * 16) {
             /* S = Q K^T: 8 n-tiles of 8 keys. */
             float s[kTileK / 8][4];
             qk_tiles<KC, kTileK / 8, LD>(s, qf, ks, mi, mj);
 
-            /* Mask and scale (a row's 64 scores are spread over a quad);
-             * a tile whose every key every row of the warp sees -- all but
-             * the diagonal's and the window's edge -- only scales. */
-            if (kb + kTileK - 1 <= warp_first && kb >= warp_lo) {
-#pragma unroll
-                for (int nt = 0; nt < kTileK / 8; nt++)
-#pragma unroll
-                    for (int i = 0; i < 4; i++)
-                        s[nt][i] *= qscale;
-            } else {
-#pragma unroll
-                for (int nt = 0; nt < kTileK / 8; nt++) {
-#pragma unroll
-                    for (int i = 0; i < 4; i++) {
-                        const int64_t kp = kb + nt * 8 + 2 * c + (i & 1);
-                        const int64_t qp = i < 2 ? qpos0 : qpos1;
-                        const int64_t lo = i < 2 ? lo0 : lo1;
-                        const bool ok = kp <= qp && kp >= lo;
-                        s[nt][i] = ok ? s[nt][i] * qscale : -INFINITY;
-                    }
-                }
-            }
+            /* Mask and scale (a row's 64 scores are spread over a quad). */
+            scale_causal<kTileK / 8>(s, kb, kb + kTileK - 1 <= t.warp_first && kb >= t.warp_lo,
+                                     qscale, t.qpos0, t.qpos1, t.lo0, t.lo1, c);
             online_softmax<kTileK / 8, DN, true>(s, o, m0, m1, l0, l1);
             pv_tiles<DN, kTileK / 8, LD>(o, s, vs, mi, mj);
         }
         __syncthreads(); /* stage j & 1 is refilled by the next iteration */
     }
 
-    /* Row sums over the quad, normalise, store. */
-    l0 += __shfl_xor_sync(0xffffffffu, l0, 1);
-    l0 += __shfl_xor_sync(0xffffffffu, l0, 2);
-    l1 += __shfl_xor_sync(0xffffffffu, l1, 1);
-    l1 += __shfl_xor_sync(0xffffffffu, l1, 2);
-    const size_t out_ld = (size_t)heads * HD;
-#pragma unroll
-    for (int dn = 0; dn < DN; dn++) {
-        const int col = head * HD + dn * 8 + 2 * c;
-        if (r0 < cnt)
-            *reinterpret_cast<__nv_bfloat162 *>(out + (size_t)(t0 + r0) * out_ld + col) =
-                __floats2bfloat162_rn(o[dn][0] / l0, o[dn][1] / l0);
-        if (r1 < cnt)
-            *reinterpret_cast<__nv_bfloat162 *>(out + (size_t)(t0 + r1) * out_ld + col) =
-                __floats2bfloat162_rn(o[dn][2] / l1, o[dn][3] / l1);
-    }
+    store_prefill_rows<DN>(out, (size_t)heads * HD, o, l0, l1, t.t0, t.r0, t.r1, t.cnt,
+                           t.head * HD, c);
 }
 
 /* ---- launch ----------------------------------------------------------------- */
@@ -213,6 +155,11 @@ sl_status_t launch_prefill(bf16 *out, const bf16 *q, int q_ld, const bf16 *kc, c
 extern "C" int sl_cuda_attention_prefill_supported(int head_dim)
 {
     return head_dim == 16 || head_dim == 32 || head_dim == 64 || head_dim == 128;
+}
+
+extern "C" const char *sl_cuda_attention_prefill_kernel(int head_dim)
+{
+    return prefill_wgmma_ok(head_dim) ? "wgmma" : "mma.sync";
 }
 
 extern "C" sl_status_t sl_cuda_paged_attention_bf16(uint16_t *out, const uint16_t *q, int q_ld,
@@ -247,7 +194,10 @@ extern "C" sl_status_t sl_cuda_paged_attention_bf16(uint16_t *out, const uint16_
         case 16: ps = launch_prefill<16>(o, qq, q_ld, kc, vc, m, sh, stream); break;
         case 32: ps = launch_prefill<32>(o, qq, q_ld, kc, vc, m, sh, stream); break;
         case 64: ps = launch_prefill<64>(o, qq, q_ld, kc, vc, m, sh, stream); break;
-        default: ps = launch_prefill<128>(o, qq, q_ld, kc, vc, m, sh, stream); break;
+        default:
+            ps = prefill_wgmma_ok(hd) ? launch_prefill_wgmma(o, qq, q_ld, kc, vc, m, sh, stream)
+                                      : launch_prefill<128>(o, qq, q_ld, kc, vc, m, sh, stream);
+            break;
         }
         if (ps != SL_OK)
             return ps;

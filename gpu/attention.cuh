@@ -49,25 +49,54 @@ template <int N> __device__ __forceinline__ void cp_async_wait()
     asm volatile("cp.async.wait_group %0;\n" ::"n"(N));
 }
 
+/* Where a tile loader's thread puts its 16-byte columns (load_kv_tile). */
+
+/* Rows of LD elements (padded past HD so that ldmatrix's 8 rows hit distinct
+ * banks): thread t copies column t % (HD / 8) of rows t / (HD / 8) + k STEP. */
+template <int HD, int LD> struct PaddedRows {
+    static constexpr int kCols = HD / 8;            /* 16-byte columns a row */
+    static constexpr int kStep = kThreads / kCols;  /* rows between one thread's copies */
+    __device__ static int row0() { return threadIdx.x / kCols; }
+    __device__ static int col() { return (threadIdx.x % kCols) * 8; }
+    __device__ static int at_k(int r, int col) { return r * LD + col; }
+    __device__ static int at_v(int r, int col) { return r * LD + col; }
+};
+
+/* wgmma's 128-byte swizzle (wgmma.cuh): the tile as HD / 64 regions of ROWS
+ * rows of 128 bytes (64 head dims), the 16-byte chunk j of row r at chunk
+ * j ^ (r % 8). Thread t copies column t % 16 of rows t / 16 + 8 k, as
+ * PaddedRows: a warp reads two whole rows (4 cache lines), and the 8 threads
+ * of a row's half write 8 distinct chunks of one 128-byte row (no bank
+ * conflicts). HD = 128; the tile 1024-byte aligned. */
+template <int ROWS, int HD> struct Swizzled128 {
+    static_assert(HD == 128, "16 columns, 8 rows a pass");
+    static constexpr int kStep = 8;
+    __device__ static int row0() { return threadIdx.x / 16; }
+    __device__ static int col() { return (threadIdx.x % 16) * 8; }
+    __device__ static int at_k(int r, int c)
+    {
+        return (c / 64) * (ROWS * 64) + r * 64 + ((c % 64 / 8) ^ (r % 8)) * 8;
+    }
+    __device__ static int at_v(int r, int c) { return at_k(r, c); }
+};
+
 /*
  * Issues the cp.async copies of keys kb .. kb + NROWS - 1 of KV head KVH (K
- * and V rows, HD wide) into KS, VS [NROWS][LD] in shared memory; keys
- * outside [lo, hi] become zeros. Thread t copies 16-byte column t % (HD / 8)
- * of rows t / (HD / 8) + k * STEP: it walks their cache slots by adding
- * STEP to a (block, offset) pair, one division a tile instead of one a row
- * (a 64-bit division per 16 bytes copied was most of a tile's
- * instructions). kb >= 0.
+ * and V rows, HD wide) into KS, VS [NROWS x HD] in shared memory, laid out as
+ * LAYOUT says; keys outside [lo, hi] become zeros. A thread's rows are
+ * LAYOUT::row0() + k STEP: it walks their cache slots by adding STEP to a
+ * (block, offset) pair, one division a tile instead of one a row (a 64-bit
+ * division per 16 bytes copied was most of a tile's instructions). kb >= 0.
  */
-template <int NROWS, int HD, int LD>
+template <int NROWS, int HD, class Layout>
 __device__ __forceinline__ void load_kv_tile(uint16_t *ks, uint16_t *vs, const bf16 *k_cache,
                                              const bf16 *v_cache, const int32_t *table,
                                              int64_t kb, int64_t lo, int64_t hi,
                                              int block_size, int kv_heads, int kvh)
 {
-    constexpr int CPR = HD / 8;          /* 16-byte columns a row */
-    constexpr int STEP = kThreads / CPR; /* rows between one thread's copies */
-    static_assert(kThreads % CPR == 0 && NROWS % STEP == 0, "whole rows per pass");
-    const int row0 = threadIdx.x / CPR, col = (threadIdx.x % CPR) * 8;
+    constexpr int STEP = Layout::kStep;
+    static_assert(kThreads * 8 == STEP * HD && NROWS % STEP == 0, "whole rows per pass");
+    const int row0 = Layout::row0(), col = Layout::col();
     int64_t kp = kb + row0;
     int64_t blk = kp / block_size;
     int off = (int)(kp % block_size);
@@ -76,8 +105,8 @@ __device__ __forceinline__ void load_kv_tile(uint16_t *ks, uint16_t *vs, const b
         const bool in = kp >= lo && kp <= hi;
         const size_t src =
             in ? (((size_t)table[blk] * block_size + off) * kv_heads + kvh) * HD + col : 0;
-        cp_async16(&ks[r * LD + col], k_cache + src, in ? 16 : 0);
-        cp_async16(&vs[r * LD + col], v_cache + src, in ? 16 : 0);
+        cp_async16(&ks[Layout::at_k(r, col)], k_cache + src, in ? 16 : 0);
+        cp_async16(&vs[Layout::at_v(r, col)], v_cache + src, in ? 16 : 0);
         for (off += STEP; off >= block_size; off -= block_size)
             blk++;
     }
@@ -199,18 +228,43 @@ sl_status_t launch_decode(bf16 *out, const bf16 *q, int q_ld, const bf16 *k_cach
                           const sl_cuda_attn_shape_t *sh, float *workspace,
                           cudaStream_t stream);
 
+/* Whether the prefill of HEAD_DIM runs on attention_wgmma.cu's kernel here:
+ * head_dim 128, a build with sm_90a code (SL_CUDA_SM90A) on a compute
+ * capability 9.0 device, and SLINFER_PREFILL_WGMMA not 0. */
+bool prefill_wgmma_ok(int head_dim);
+
+/* The prefill part of sl_cuda_paged_attention_bf16 on that kernel
+ * (arguments checked there). */
+sl_status_t launch_prefill_wgmma(bf16 *out, const bf16 *q, int q_ld, const bf16 *k_cache,
+                                 const bf16 *v_cache, const sl_cuda_attn_meta_t *m,
+                                 const sl_cuda_attn_shape_t *sh, cudaStream_t stream);
+
+/* 2^x by the SFU alone: results below 2^-126 flush to 0 (exp2f adds a
+ * rescale around ex2.approx for them, 3 instructions a score; a softmax
+ * weight that small is nothing next to the row's maximum's 1). */
+__device__ __forceinline__ float exp2_ftz(float x)
+{
+    float y;
+    asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"(x));
+    return y;
+}
+
 /*
- * One online-softmax step of a warp's two mma rows (g, g + 8) over a tile of
- * scores S [NT n-tiles][4] already scaled and masked (-inf): the rows'
- * maxima over the quad, M, L and O [DN][4] rescaled to them, S replaced by
- * exp2(S - m) and added to L (this lane's share; the quad is summed at the
- * end). EMPTY_ROWS: a row may have no key yet (prefill's causal and window
- * tiles); it keeps m = -inf, nothing to rescale, p = 0. Without it (decode:
- * every row has a key in every tile) the guards are left out.
+ * The scores' half of an online-softmax step of a warp's two mma rows (g,
+ * g + 8) over a tile of scores S [NT n-tiles][4] masked (-inf, or
+ * kMaskedFinite without EMPTY_ROWS) and in the log2 domain once times
+ * QSCALE (1: scaled already; else the scaling rides in the exponent's
+ * fused multiply-add): the rows' maxima over the quad, M and L rescaled to
+ * them, S replaced by exp2(S QSCALE - m) and added to L (this lane's share;
+ * the quad is summed at the end); A0, A1: the factors the rows' outputs take
+ * (rescale_rows), which may still be in flight. EMPTY_ROWS: a row may have
+ * -inf for every key so far (prefill's causal and window tiles); it keeps
+ * m = -inf, nothing to rescale, p = 0. Without it the guards are left out.
  */
-template <int NT, int DN, bool EMPTY_ROWS>
-__device__ __forceinline__ void online_softmax(float (&s)[NT][4], float (&o)[DN][4], float &m0,
-                                               float &m1, float &l0, float &l1)
+template <int NT, bool EMPTY_ROWS>
+__device__ __forceinline__ void softmax_scores(float (&s)[NT][4], float &m0, float &m1,
+                                               float &l0, float &l1, float &a0, float &a1,
+                                               float qscale = 1.0f)
 {
     float mx0 = -INFINITY, mx1 = -INFINITY;
 #pragma unroll
@@ -222,14 +276,29 @@ __device__ __forceinline__ void online_softmax(float (&s)[NT][4], float (&o)[DN]
     mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 2));
     mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 1));
     mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 2));
-    const float mn0 = fmaxf(m0, mx0), mn1 = fmaxf(m1, mx1);
+    const float mn0 = fmaxf(m0, mx0 * qscale), mn1 = fmaxf(m1, mx1 * qscale);
     /* 0 on a row's first keys (m was -inf) */
-    const float a0 = EMPTY_ROWS && mn0 == -INFINITY ? 1.0f : exp2f(m0 - mn0);
-    const float a1 = EMPTY_ROWS && mn1 == -INFINITY ? 1.0f : exp2f(m1 - mn1);
+    a0 = EMPTY_ROWS && mn0 == -INFINITY ? 1.0f : exp2_ftz(m0 - mn0);
+    a1 = EMPTY_ROWS && mn1 == -INFINITY ? 1.0f : exp2_ftz(m1 - mn1);
     m0 = mn0;
     m1 = mn1;
     l0 *= a0;
     l1 *= a1;
+#pragma unroll
+    for (int nt = 0; nt < NT; nt++) {
+        s[nt][0] = EMPTY_ROWS && mn0 == -INFINITY ? 0.0f : exp2_ftz(fmaf(s[nt][0], qscale, -mn0));
+        s[nt][1] = EMPTY_ROWS && mn0 == -INFINITY ? 0.0f : exp2_ftz(fmaf(s[nt][1], qscale, -mn0));
+        s[nt][2] = EMPTY_ROWS && mn1 == -INFINITY ? 0.0f : exp2_ftz(fmaf(s[nt][2], qscale, -mn1));
+        s[nt][3] = EMPTY_ROWS && mn1 == -INFINITY ? 0.0f : exp2_ftz(fmaf(s[nt][3], qscale, -mn1));
+        l0 += s[nt][0] + s[nt][1];
+        l1 += s[nt][2] + s[nt][3];
+    }
+}
+
+/* The output's half: O [DN][4] (rows g, g + 8) times A0, A1. */
+template <int DN>
+__device__ __forceinline__ void rescale_rows(float (&o)[DN][4], float a0, float a1)
+{
 #pragma unroll
     for (int dn = 0; dn < DN; dn++) {
         o[dn][0] *= a0;
@@ -237,14 +306,147 @@ __device__ __forceinline__ void online_softmax(float (&s)[NT][4], float (&o)[DN]
         o[dn][2] *= a1;
         o[dn][3] *= a1;
     }
+}
+
+/* One online-softmax step (softmax_scores, then rescale_rows). */
+template <int NT, int DN, bool EMPTY_ROWS>
+__device__ __forceinline__ void online_softmax(float (&s)[NT][4], float (&o)[DN][4], float &m0,
+                                               float &m1, float &l0, float &l1)
+{
+    float a0, a1;
+    softmax_scores<NT, EMPTY_ROWS>(s, m0, m1, l0, l1, a0, a1);
+    rescale_rows<DN>(o, a0, a1);
+}
+
+/*
+ * What a prefill block (4 warps, up to 64 consecutive query tokens of one
+ * sequence and one head; grid (tiles, heads)) knows of its rows and of the
+ * keys they see, and what a lane knows of its two rows (g and g + 8 of its
+ * warp's 16). TILES [tiles, 4]: first token, tokens, sequence, unused; the
+ * blocks take them last first, as the host lists a sequence's tiles in
+ * order and the later ones see more keys: the longest blocks start first.
+ * Keys are walked in tiles of TILE_K from kb0.
+ */
+struct PrefillTile {
+    int t0, cnt, head, kvh;
+    int r0, r1;                 /* this lane's two rows in the tile */
+    int64_t qpos0, qpos1;       /* their positions (-1: not a row of the tile) */
+    int64_t lo0, lo1;           /* their windows' first keys */
+    int64_t lo_tile, hi_tile;   /* the keys any row sees */
+    int64_t warp_first, warp_lo; /* every row of the warp sees keys warp_lo .. warp_first */
+    int64_t hi_warp;            /* keys past it are masked for the whole warp */
+    int last_row;               /* the warp's last row in the tile */
+    int64_t kb0;                /* the first key tile's first key */
+    int ntiles;
+    const int32_t *table;       /* the sequence's block table */
+};
+
+__device__ __forceinline__ PrefillTile prefill_tile(const int32_t *tiles, const int32_t *positions,
+                                                    const int32_t *block_offset,
+                                                    const int32_t *block_tables, int heads,
+                                                    int kv_heads, int64_t window, int tile_k)
+{
+    PrefillTile t;
+    const int tile = gridDim.x - 1 - blockIdx.x;
+    const int warp = threadIdx.x / 32, g = threadIdx.x % 32 / 4;
+    t.t0 = tiles[tile * 4];
+    t.cnt = tiles[tile * 4 + 1];
+    t.head = blockIdx.y;
+    t.kvh = t.head / (heads / kv_heads);
+    t.table = block_tables + block_offset[tiles[tile * 4 + 2]];
+    const int64_t p0 = positions[t.t0];
+    t.r0 = warp * 16 + g;
+    t.r1 = t.r0 + 8;
+    t.qpos0 = t.r0 < t.cnt ? p0 + t.r0 : -1;
+    t.qpos1 = t.r1 < t.cnt ? p0 + t.r1 : -1;
+    t.lo0 = window > 0 ? t.qpos0 - window + 1 : 0;
+    t.lo1 = window > 0 ? t.qpos1 - window + 1 : 0;
+    t.hi_tile = p0 + t.cnt - 1;
+    t.lo_tile = window > 0 && p0 - window + 1 > 0 ? p0 - window + 1 : 0;
+    t.last_row = warp * 16 + 15 < t.cnt - 1 ? warp * 16 + 15 : t.cnt - 1;
+    t.hi_warp = p0 + t.last_row;
+    /* up to its first row's position, from its last row's window start
+     * (rows past cnt are not stored) */
+    t.warp_first = p0 + warp * 16;
+    t.warp_lo = window > 0 ? t.hi_warp - window + 1 : 0;
+    t.kb0 = (t.lo_tile / tile_k) * tile_k;
+    t.ntiles = (int)((t.hi_tile - t.kb0) / tile_k) + 1;
+    return t;
+}
+
+/* The Q fragments of a lane's two rows of a prefill tile (load_q_fragments),
+ * from Q [tokens, q_ld]. */
+template <int KC, int HD>
+__device__ __forceinline__ void load_tile_q(uint32_t (&qf)[KC][4], const bf16 *q, int q_ld,
+                                            const PrefillTile &t, int c)
+{
+    const uint16_t *qb = reinterpret_cast<const uint16_t *>(q) + (size_t)t.head * HD;
+    load_q_fragments<KC>(qf, qb + (size_t)(t.t0 + (t.r0 < t.cnt ? t.r0 : 0)) * q_ld, t.r0 < t.cnt,
+                         qb + (size_t)(t.t0 + (t.r1 < t.cnt ? t.r1 : 0)) * q_ld, t.r1 < t.cnt, c);
+}
+
+/* A masked score for softmax_scores<NT, false>: finite, so that a row with
+ * no key yet keeps finite maxima (exp2(0) weights that the row's first real
+ * key scales to 0: exp2(kMaskedFinite - m) == 0), no -inf guards. */
+constexpr float kMaskedFinite = -1e30f;
+
+/*
+ * A prefill tile's scores S [NT n-tiles][4] into the log2 domain: element i
+ * of n-tile nt is key kb + 8 nt + 2 c + (i & 1) for the warp's row g (i < 2,
+ * at position QPOS0, window from LO0) or g + 8 (QPOS1, LO1); times QSCALE,
+ * or MASKED where the row does not see the key. FULL: every row of the warp
+ * sees every key of the tile (all tiles but the diagonal's and a window's
+ * edge), so only the scaling.
+ */
+template <int NT>
+__device__ __forceinline__ void scale_causal(float (&s)[NT][4], int64_t kb, bool full,
+                                             float qscale, int64_t qpos0, int64_t qpos1,
+                                             int64_t lo0, int64_t lo1, int c,
+                                             float masked = -INFINITY)
+{
+    if (full) {
+#pragma unroll
+        for (int nt = 0; nt < NT; nt++)
+#pragma unroll
+            for (int i = 0; i < 4; i++)
+                s[nt][i] *= qscale;
+        return;
+    }
 #pragma unroll
     for (int nt = 0; nt < NT; nt++) {
-        s[nt][0] = EMPTY_ROWS && mn0 == -INFINITY ? 0.0f : exp2f(s[nt][0] - mn0);
-        s[nt][1] = EMPTY_ROWS && mn0 == -INFINITY ? 0.0f : exp2f(s[nt][1] - mn0);
-        s[nt][2] = EMPTY_ROWS && mn1 == -INFINITY ? 0.0f : exp2f(s[nt][2] - mn1);
-        s[nt][3] = EMPTY_ROWS && mn1 == -INFINITY ? 0.0f : exp2f(s[nt][3] - mn1);
-        l0 += s[nt][0] + s[nt][1];
-        l1 += s[nt][2] + s[nt][3];
+#pragma unroll
+        for (int i = 0; i < 4; i++) {
+            const int64_t kp = kb + nt * 8 + 2 * c + (i & 1);
+            const int64_t qp = i < 2 ? qpos0 : qpos1;
+            const int64_t lo = i < 2 ? lo0 : lo1;
+            const bool ok = kp <= qp && kp >= lo;
+            s[nt][i] = ok ? s[nt][i] * qscale : masked;
+        }
+    }
+}
+
+/* The prefill kernels' end: each row's sum over its quad, then O / l rounded
+ * to bf16 into OUT [tokens, OUT_LD] rows T0 + R0 and T0 + R1 (those below
+ * CNT), columns COL0 + 8 dn + 2 c .. + 1. */
+template <int DN>
+__device__ __forceinline__ void store_prefill_rows(bf16 *out, size_t out_ld,
+                                                   const float (&o)[DN][4], float l0, float l1,
+                                                   int t0, int r0, int r1, int cnt, int col0,
+                                                   int c)
+{
+    l0 += __shfl_xor_sync(0xffffffffu, l0, 1);
+    l0 += __shfl_xor_sync(0xffffffffu, l0, 2);
+    l1 += __shfl_xor_sync(0xffffffffu, l1, 1);
+    l1 += __shfl_xor_sync(0xffffffffu, l1, 2);
+#pragma unroll
+    for (int dn = 0; dn < DN; dn++) {
+        const int col = col0 + dn * 8 + 2 * c;
+        if (r0 < cnt)
+            *reinterpret_cast<__nv_bfloat162 *>(out + (size_t)(t0 + r0) * out_ld + col) =
+                __floats2bfloat162_rn(o[dn][0] / l0, o[dn][1] / l0);
+        if (r1 < cnt)
+            *reinterpret_cast<__nv_bfloat162 *>(out + (size_t)(t0 + r1) * out_ld + col) =
+                __floats2bfloat162_rn(o[dn][2] / l1, o[dn][3] / l1);
     }
 }
 

@@ -328,7 +328,7 @@ decode_mma_kernel(bf16 *out, const bf16 *q, int q_ld, const bf16 *k_cache,
      * become zeros. */
     auto load_tile = [&](int j, int st) {
         uint16_t *ks = dm_smem + st * STAGE;
-        load_kv_tile<kMmaTile, HD, LD>(ks, ks + kMmaTile * LD, k_cache, v_cache, table,
+        load_kv_tile<kMmaTile, HD, PaddedRows<HD, LD>>(ks, ks + kMmaTile * LD, k_cache, v_cache, table,
                                        k_begin + (int64_t)j * kMmaTile, k_begin, k_end - 1,
                                        block_size, kv_heads, kvh);
     };

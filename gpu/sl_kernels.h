@@ -111,6 +111,10 @@ typedef struct sl_cuda_attn_shape {
 
 /* head_dim the prefill (tensor core) kernel takes: 16, 32, 64, 128. */
 int sl_cuda_attention_prefill_supported(int head_dim);
+/* Which prefill kernel takes HEAD_DIM on the current device: "wgmma"
+ * (head_dim 128 on Hopper with an sm_90a build; SLINFER_PREFILL_WGMMA=0
+ * turns it off) or "mma.sync". */
+const char *sl_cuda_attention_prefill_kernel(int head_dim);
 /* head_dim the decode kernel (and so the backend) takes: also 256. */
 int sl_cuda_attention_decode_supported(int head_dim);
 /* Blocks of the decode kernel for this shape that GPU DEVICE holds at once

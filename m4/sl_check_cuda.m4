@@ -6,7 +6,10 @@
 #                          "yes" or DIR: a missing piece is an error.
 #   --with-nccl=DIR        NCCL outside the CUDA toolkit (default: the toolkit,
 #                          then the compiler's default paths).
-#   --with-cuda-arch=LIST  compute capabilities, e.g. 80,90 (default 80,90).
+#   --with-cuda-arch=LIST  compute capabilities, e.g. 80,90 (default 80,90a).
+#                          "90a": Hopper's arch-specific code (wgmma), which
+#                          defines SL_CUDA_SM90A; the PTX for newer GPUs is
+#                          always the plain newest architecture's.
 #
 # Publishes NVCC, NVCC_ARCH_FLAGS, CUDA_CPPFLAGS/LDFLAGS/LIBS,
 # NCCL_CPPFLAGS/LDFLAGS/LIBS, the conditional HAVE_CUDA and SL_HAVE_CUDA.
@@ -20,8 +23,8 @@ AC_ARG_WITH([nccl],
     [], [with_nccl=auto])
 AC_ARG_WITH([cuda-arch],
     [AS_HELP_STRING([--with-cuda-arch=LIST],
-        [comma-separated compute capabilities to build for (default: 80,90)])],
-    [], [with_cuda_arch=80,90])
+        [comma-separated compute capabilities to build for; 90a adds Hopper's wgmma kernels (default: 80,90a)])],
+    [], [with_cuda_arch=80,90a])
 
 sl_cuda=no
 sl_cuda_why=""
@@ -114,10 +117,14 @@ AS_IF([test "x$with_cuda" != "xno"], [
                 [[[1-9][0-9]]|[[1-9][0-9][0-9]]|[[1-9][0-9]a]], [],
                 [AC_MSG_ERROR([--with-cuda-arch: "$sl_arch" is not a compute capability like 80 or 90])])
             NVCC_ARCH_FLAGS="$NVCC_ARCH_FLAGS -gencode arch=compute_$sl_arch,code=sm_$sl_arch"
-            sl_last_arch="$sl_arch"
+            AS_IF([test "x$sl_arch" = "x90a"],
+                  [AC_DEFINE([SL_CUDA_SM90A], [1],
+                             [Define to 1 when the build has sm_90a machine code (wgmma kernels).])])
+            sl_last_arch=`AS_ECHO(["$sl_arch"]) | $SED 's/a$//'`
             sl_archs_text="${sl_archs_text:+$sl_archs_text, }sm_$sl_arch"
         done
-        # PTX for the newest architecture lets newer GPUs JIT the kernels.
+        # PTX for the newest architecture lets newer GPUs JIT the kernels
+        # (without its arch-specific features, which newer GPUs lack).
         NVCC_ARCH_FLAGS="$NVCC_ARCH_FLAGS -gencode arch=compute_$sl_last_arch,code=compute_$sl_last_arch"
         AC_MSG_RESULT([$NVCC_ARCH_FLAGS])
         sl_nvcc_version=`$NVCC --version | $SED -n 's/.*release \([[0-9.]]*\).*/\1/p'`

@@ -41,6 +41,8 @@ tests_tp1() {
     run test_rmsnorm 60 "$B/test_cuda_rmsnorm"
     run test_kernels 90 "$B/test_cuda_kernels" --bench
     run test_attention 90 "$B/test_cuda_attention" --bench
+    # the mma.sync prefill kernel too, where the wgmma one takes head_dim 128
+    run test_attention_mma 90 env SLINFER_PREFILL_WGMMA=0 "$B/test_cuda_attention"
     run test_forward 240 "$B/test_cuda_forward" --tp 1
     run test_sampling 300 "$B/test_cuda_sampling" --tp 1 --bench
 }

@@ -11,7 +11,7 @@
  * GPU. --quick: one case per head_dim (and the small pages), for the
  * sanitizers, under which the whole set takes minutes; --bench-splits: the
  * decode kernel at 8-32 tokens x 1000-4000 keys and 1-8 splits; --bench: all cases,
- * then timings.
+ * then timings; --bench-prefill: only the prefill timing (one kernel to profile).
  *
  * Limit: relative L2 1e-2. The twin is float32 throughout on the same bf16
  * inputs; the GPU rounds the output to bf16 (2^-9) and, in the prefill
@@ -229,8 +229,8 @@ static void bench_prefill(int seqs, int len)
     double s = time_attention(d_out, d_q, q_ld, d_kc, d_vc, &m, &sh, NULL, 5);
     /* causal: QK^T and PV over half the square, 2 flops per multiply-add */
     double flops = 4.0 * seqs * (double)len * len / 2 * hd * heads;
-    printf("bench prefill attention %d x %d (32 heads, GQA 4, hd 128): %.2f ms, %.0f TFLOP/s\n",
-           seqs, len, s * 1e3, flops / s / 1e12);
+    printf("bench prefill attention %d x %d (32 heads, GQA 4, hd 128, %s): %.2f ms, %.0f TFLOP/s\n",
+           seqs, len, sl_cuda_attention_prefill_kernel(hd), s * 1e3, flops / s / 1e12);
 }
 
 /* Bandwidth of the decode kernel: SEQS tokens, each attending to CTX cached
@@ -288,6 +288,11 @@ int main(int argc, char **argv)
     uint64_t rng = gc_seed();
 
     const int quick = argc > 1 && strcmp(argv[1], "--quick") == 0;
+    if (argc > 1 && strcmp(argv[1], "--bench-prefill") == 0) { /* the kernel alone, for ncu */
+        bench_prefill(8, 4096);
+        return gc_finish();
+    }
+    printf("prefill kernel at head_dim 128: %s\n", sl_cuda_attention_prefill_kernel(128));
     run_case(&rng, 8, 4, 16, 16, 0);
     run_case(&rng, 8, 2, 32, 16, 0);
     run_case(&rng, 4, 4, 64, 32, 0);
