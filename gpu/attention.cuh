@@ -54,12 +54,12 @@ template <int N> __device__ __forceinline__ void cp_async_wait()
 /* Rows of LD elements (padded past HD so that ldmatrix's 8 rows hit distinct
  * banks): thread t copies column t % (HD / 8) of rows t / (HD / 8) + k STEP. */
 template <int HD, int LD> struct PaddedRows {
-    static constexpr int kCols = HD / 8;            /* 16-byte columns a row */
-    static constexpr int kStep = kThreads / kCols;  /* rows between one thread's copies */
+    static constexpr int kCols = HD / 8;           /* 16-byte columns a row */
+    static constexpr int kStep = kThreads / kCols; /* rows between one thread's copies */
+    static constexpr int kStepElems = kStep * LD;  /* ... and elements */
     __device__ static int row0() { return threadIdx.x / kCols; }
     __device__ static int col() { return (threadIdx.x % kCols) * 8; }
-    __device__ static int at_k(int r, int col) { return r * LD + col; }
-    __device__ static int at_v(int r, int col) { return r * LD + col; }
+    __device__ static int at(int r, int col) { return r * LD + col; }
 };
 
 /* wgmma's 128-byte swizzle (wgmma.cuh): the tile as HD / 64 regions of ROWS
@@ -71,22 +71,26 @@ template <int HD, int LD> struct PaddedRows {
 template <int ROWS, int HD> struct Swizzled128 {
     static_assert(HD == 128, "16 columns, 8 rows a pass");
     static constexpr int kStep = 8;
+    static constexpr int kStepElems = kStep * 64; /* r + 8 keeps r % 8 */
     __device__ static int row0() { return threadIdx.x / 16; }
     __device__ static int col() { return (threadIdx.x % 16) * 8; }
-    __device__ static int at_k(int r, int c)
+    __device__ static int at(int r, int c)
     {
         return (c / 64) * (ROWS * 64) + r * 64 + ((c % 64 / 8) ^ (r % 8)) * 8;
     }
-    __device__ static int at_v(int r, int c) { return at_k(r, c); }
 };
 
 /*
  * Issues the cp.async copies of keys kb .. kb + NROWS - 1 of KV head KVH (K
  * and V rows, HD wide) into KS, VS [NROWS x HD] in shared memory, laid out as
  * LAYOUT says; keys outside [lo, hi] become zeros. A thread's rows are
- * LAYOUT::row0() + k STEP: it walks their cache slots by adding STEP to a
- * (block, offset) pair, one division a tile instead of one a row (a 64-bit
- * division per 16 bytes copied was most of a tile's instructions). kb >= 0.
+ * LAYOUT::row0() + k STEP (row0 < STEP: NROWS / STEP of them): it walks
+ * their cache slots by adding STEP to a (block, offset) pair, one division
+ * a tile, and its destinations by adding STEP rows' elements. Positions and
+ * slots in 32 bits (contexts and caches of fewer than 2^31 tokens), the
+ * cache's elements in 64. (A 64-bit division a row, then 64-bit slot
+ * arithmetic and a row loop the compiler could not count: 65 instructions a
+ * row, half of the wgmma prefill kernel's: docs/PERFORMANCE.md, session 8.)
  */
 template <int NROWS, int HD, class Layout>
 __device__ __forceinline__ void load_kv_tile(uint16_t *ks, uint16_t *vs, const bf16 *k_cache,
@@ -97,18 +101,27 @@ __device__ __forceinline__ void load_kv_tile(uint16_t *ks, uint16_t *vs, const b
     constexpr int STEP = Layout::kStep;
     static_assert(kThreads * 8 == STEP * HD && NROWS % STEP == 0, "whole rows per pass");
     const int row0 = Layout::row0(), col = Layout::col();
-    int64_t kp = kb + row0;
-    int64_t blk = kp / block_size;
-    int off = (int)(kp % block_size);
+    const int dst = Layout::at(row0, col);
+    const int lo32 = (int)lo, hi32 = (int)hi;
+    const size_t slot_elems = (size_t)kv_heads * HD;
+    const bf16 *k_row = k_cache + (size_t)kvh * HD + col, *v_row = v_cache + (size_t)kvh * HD + col;
+    int kp = (int)kb + row0;
+    int blk = kp / block_size, off = kp % block_size;
 #pragma unroll
-    for (int r = row0; r < NROWS; r += STEP, kp += STEP) {
-        const bool in = kp >= lo && kp <= hi;
-        const size_t src =
-            in ? (((size_t)table[blk] * block_size + off) * kv_heads + kvh) * HD + col : 0;
-        cp_async16(&ks[Layout::at_k(r, col)], k_cache + src, in ? 16 : 0);
-        cp_async16(&vs[Layout::at_v(r, col)], v_cache + src, in ? 16 : 0);
-        for (off += STEP; off >= block_size; off -= block_size)
+    for (int k = 0; k < NROWS / STEP; k++, kp += STEP) {
+        const bool in = kp >= lo32 && kp <= hi32;
+        const size_t src = in ? (size_t)(table[blk] * block_size + off) * slot_elems : 0;
+        cp_async16(&ks[dst + k * Layout::kStepElems], k_row + src, in ? 16 : 0);
+        cp_async16(&vs[dst + k * Layout::kStepElems], v_row + src, in ? 16 : 0);
+        off += STEP;
+        if (off >= block_size) { /* pages of at least STEP keys: once at most */
+            off -= block_size;
             blk++;
+        }
+        while (off >= block_size) { /* smaller pages */
+            off -= block_size;
+            blk++;
+        }
     }
     cp_async_commit();
 }
