@@ -79,14 +79,15 @@ bench_tp1() {
 }
 tests_loopback() { # TP > 1's all-reduce path on one GPU
     run test_forward_loopback 240 env SLINFER_AR_LOOPBACK=1 "$B/test_cuda_forward" --tp 1
-    run test_forward_loopback_ar_in_gemv 240 env SLINFER_AR_LOOPBACK=1 SLINFER_AR_IN_GEMV=1 \
+    run test_forward_loopback_ar_kernels 240 env SLINFER_AR_LOOPBACK=1 SLINFER_AR_IN_GEMV=0 \
         "$B/test_cuda_forward" --tp 1
     run test_ar_gemv 200 "$B/test_cuda_ar_gemv" --bench
 }
 tests_tp2() {
     run test_forward_tp2 240 "$B/test_cuda_forward" --tp 2
-    run test_forward_tp2_push 240 env SLINFER_AR_PUSH=1 "$B/test_cuda_forward" --tp 2
-    run test_forward_tp2_ar_in_gemv 240 env SLINFER_AR_IN_GEMV=1 "$B/test_cuda_forward" --tp 2
+    run test_forward_tp2_push 240 env SLINFER_AR_IN_GEMV=0 SLINFER_AR_PUSH=1 \
+        "$B/test_cuda_forward" --tp 2
+    run test_forward_tp2_ar_kernels 240 env SLINFER_AR_IN_GEMV=0 "$B/test_cuda_forward" --tp 2
     run test_ar_gemv 200 "$B/test_cuda_ar_gemv" --bench
     run test_sampling_tp2 240 "$B/test_cuda_sampling" --tp 2
     run test_allreduce 300 "$B/test_cuda_allreduce" --bench
@@ -102,10 +103,10 @@ bench_tp2() {
     run bench_8b_tp2_bs1_unbalanced 90 env SLINFER_GEMV_BALANCE=0 "$B/slinfer" bench --model \
         $M/llama-3.1-8b --load-format dummy --tp 2 --batch-size 1 --input-len 128 \
         --output-len 256 --runs 3
-    run bench_8b_tp2_bs1_push 90 env SLINFER_AR_PUSH=1 "$B/slinfer" bench --model \
-        $M/llama-3.1-8b --load-format dummy --tp 2 --batch-size 1 --input-len 128 \
+    run bench_8b_tp2_bs1_push 90 env SLINFER_AR_IN_GEMV=0 SLINFER_AR_PUSH=1 "$B/slinfer" bench \
+        --model $M/llama-3.1-8b --load-format dummy --tp 2 --batch-size 1 --input-len 128 \
         --output-len 256 --runs 3
-    run bench_8b_tp2_bs1_ar_in_gemv 90 env SLINFER_AR_IN_GEMV=1 "$B/slinfer" bench --model \
+    run bench_8b_tp2_bs1_ar_kernels 90 env SLINFER_AR_IN_GEMV=0 "$B/slinfer" bench --model \
         $M/llama-3.1-8b --load-format dummy --tp 2 --batch-size 1 --input-len 128 \
         --output-len 256 --runs 3
     run bench_8b_tp2_bs1_nccl 90 "$B/slinfer" bench --model $M/llama-3.1-8b --load-format dummy \

@@ -24,7 +24,7 @@
  * An all-reduce and the bias and norm after it are one kernel where the
  * one-shot all-reduce runs (sl_cuda_all_reduce_norm); at batch 1, with
  * SLINFER_AR_PUSH=1, the O and down GEMVs push their rows to the peers
- * themselves (sl_cuda_row_parallel), and with SLINFER_AR_IN_GEMV=1 the
+ * themselves (sl_cuda_row_parallel); by default (SLINFER_AR_IN_GEMV, on) the
  * all-reduce and norm go into the GEMV after them (sl_cuda_plan_ar_in_gemv).
  *
  * GEMMs with at most gemv_max_rows rows (decode) use the GEMV kernels (one

@@ -200,8 +200,9 @@ struct sl_cuda_backend {
                               their rows into the Lamport all-reduce's slots */
     int gemv_norm;         /* SLINFER_GEMV_NORM (default 1): at TP 1, batch 1 runs
                               the norms inside the GEMVs after them */
-    int ar_gemv;           /* SLINFER_AR_IN_GEMV: at TP > 1, batch 1 runs the
-                              all-reduces and norms inside the GEMVs after them */
+    int ar_gemv;           /* SLINFER_AR_IN_GEMV (default 1): at TP > 1, batch 1
+                              runs the all-reduces and norms inside the GEMVs
+                              after them */
     int ar_loopback;       /* SLINFER_AR_LOOPBACK=1 at TP 1: a one-shot all-reduce
                               group of one, so that TP > 1's path runs */
     int step_times;        /* SLINFER_CUDA_STEP_TIMES=1: time graph steps on the GPU */
