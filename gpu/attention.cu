@@ -26,7 +26,7 @@
  *   start first.
  *
  * Scores live in the log2 domain (each one times scale * log2(e)), so the
- * exponentials are exp2f.
+ * exponentials are exp2 (exp2_ftz, attention.cuh).
  */
 #include "config.h"
 

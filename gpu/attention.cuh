@@ -104,7 +104,8 @@ __device__ __forceinline__ void load_kv_tile(uint16_t *ks, uint16_t *vs, const b
     const int dst = Layout::at(row0, col);
     const int lo32 = (int)lo, hi32 = (int)hi;
     const size_t slot_elems = (size_t)kv_heads * HD;
-    const bf16 *k_row = k_cache + (size_t)kvh * HD + col, *v_row = v_cache + (size_t)kvh * HD + col;
+    const bf16 *k_row = k_cache + (size_t)kvh * HD + col; /* + a slot's offset */
+    const bf16 *v_row = v_cache + (size_t)kvh * HD + col;
     int kp = (int)kb + row0;
     int blk = kp / block_size, off = kp % block_size;
 #pragma unroll
@@ -270,7 +271,7 @@ __device__ __forceinline__ float exp2_ftz(float x)
  * fused multiply-add): the rows' maxima over the quad, M and L rescaled to
  * them, S replaced by exp2(S QSCALE - m) and added to L (this lane's share;
  * the quad is summed at the end); A0, A1: the factors the rows' outputs take
- * (rescale_rows), which may still be in flight. EMPTY_ROWS: a row may have
+ * (rescale_rows, once the MMA that may still be writing them is done). EMPTY_ROWS: a row may have
  * -inf for every key so far (prefill's causal and window tiles); it keeps
  * m = -inf, nothing to rescale, p = 0. Without it the guards are left out.
  */

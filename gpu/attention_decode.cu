@@ -14,7 +14,7 @@
  * - decode_kernel (head_dim 256): CUDA cores, half-warps over keys.
  *
  * Scores live in the log2 domain (scale * log2(e) folded in), so the
- * exponentials are exp2f.
+ * exponentials are exp2 (the tensor-core kernel's softmax: exp2_ftz).
  */
 #include "config.h"
 
@@ -328,9 +328,10 @@ decode_mma_kernel(bf16 *out, const bf16 *q, int q_ld, const bf16 *k_cache,
      * become zeros. */
     auto load_tile = [&](int j, int st) {
         uint16_t *ks = dm_smem + st * STAGE;
-        load_kv_tile<kMmaTile, HD, PaddedRows<HD, LD>>(ks, ks + kMmaTile * LD, k_cache, v_cache, table,
-                                       k_begin + (int64_t)j * kMmaTile, k_begin, k_end - 1,
-                                       block_size, kv_heads, kvh);
+        load_kv_tile<kMmaTile, HD, PaddedRows<HD, LD>>(ks, ks + kMmaTile * LD, k_cache, v_cache,
+                                                       table, k_begin + (int64_t)j * kMmaTile,
+                                                       k_begin, k_end - 1, block_size, kv_heads,
+                                                       kvh);
     };
     if (ntiles > 0)
         load_tile(0, 0);
