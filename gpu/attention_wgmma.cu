@@ -55,7 +55,7 @@ __device__ __forceinline__ void issue_qk(float (&s)[kTileK / 8][4],
                                          const uint32_t (&qf)[kHd / 16][4], const uint16_t *ks)
 {
     float(&acc)[kTileK / 2] = reinterpret_cast<float(&)[kTileK / 2]>(s);
-    const uint64_t d0 = wg::desc(ks, 16, 1024, true);
+    const uint64_t d0 = wg::desc(ks, 16, 1024);
 #pragma unroll
     for (int kc = 0; kc < kHd / 16; kc++)
         wg::mma_m64n64k16<0>(
@@ -69,7 +69,7 @@ __device__ __forceinline__ void issue_pv(float (&o)[kHd / 8][4],
                                          const uint32_t (&pf)[kTileK / 16][4], const uint16_t *vs)
 {
     float(&acc)[kHd / 2] = reinterpret_cast<float(&)[kHd / 2]>(o);
-    const uint64_t d0 = wg::desc(vs, kTileK * 128, 1024, true);
+    const uint64_t d0 = wg::desc(vs, kTileK * 128, 1024);
 #pragma unroll
     for (int kk = 0; kk < kTileK / 16; kk++)
         wg::mma_m64n128k16<1>(acc, pf[kk], d0 + wg::desc_offset(kk * 16 * 128), 1);

@@ -31,15 +31,15 @@
 namespace sl {
 namespace wgmma {
 
-/* Descriptor of an operand at P (16-byte aligned, shared memory): no
- * swizzle, or SWIZZLE128 (its atoms 1024-byte aligned: base offset 0);
- * LEAD_BYTES and STRIDE_BYTES as the PTX ISA defines them for the layout. */
-__device__ __forceinline__ uint64_t desc(const void *p, uint32_t lead_bytes, uint32_t stride_bytes,
-                                         bool swizzle128 = false)
+/* Descriptor of an operand at P (shared memory) in the 128-byte swizzle,
+ * its atoms 1024-byte aligned (base offset 0); LEAD_BYTES and STRIDE_BYTES
+ * as the PTX ISA defines them for the operand's major-ness. */
+__device__ __forceinline__ uint64_t desc(const void *p, uint32_t lead_bytes, uint32_t stride_bytes)
 {
+    constexpr uint64_t kSwizzle128 = 1;
     const uint32_t a = (uint32_t)__cvta_generic_to_shared(p);
     return (uint64_t)((a & 0x3FFFF) >> 4) | (uint64_t)((lead_bytes & 0x3FFFF) >> 4) << 16 |
-           (uint64_t)((stride_bytes & 0x3FFFF) >> 4) << 32 | (uint64_t)(swizzle128 ? 1 : 0) << 62;
+           (uint64_t)((stride_bytes & 0x3FFFF) >> 4) << 32 | kSwizzle128 << 62;
 }
 
 /* What adding BYTES (a multiple of 16) to a descriptor's start address adds
