@@ -190,12 +190,17 @@ bool prefill_wgmma_ok(int head_dim)
         const char *e = getenv("SLINFER_PREFILL_WGMMA");
         return e == nullptr || strcmp(e, "0") != 0;
     }();
-    int dev = 0, major = 0, minor = 0;
-    if (head_dim != kHd || !enabled || cudaGetDevice(&dev) != cudaSuccess ||
-        cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev) != cudaSuccess ||
-        cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, dev) != cudaSuccess)
-        return false;
-    return major == 9 && minor == 0; /* where the sm_90a machine code runs */
+    /* where the sm_90a machine code runs: compute capability 9.0 */
+    auto ask = [](int dev) {
+        int major = 0, minor = 0;
+        return cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev) ==
+                   cudaSuccess &&
+               cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, dev) ==
+                   cudaSuccess &&
+               major == 9 && minor == 0;
+    };
+    static int answers[sl::kMaxDevices];
+    return head_dim == kHd && enabled && sl::device_answer(answers, ask);
 #else
     (void)head_dim;
     return false;

@@ -127,6 +127,13 @@ __device__ __forceinline__ void pdl_wait()
 #endif
 }
 
+/* A yes or no about the current device, asked of ASK(device) the first time
+ * and then read from ANSWERS (one per device; zero-initialised storage, so a
+ * namespace-scope array): false where the current device cannot be named.
+ * For the questions the host asks at every launch (launch.cu). */
+constexpr int kMaxDevices = 64;
+bool device_answer(int (&answers)[kMaxDevices], bool (*ask)(int device));
+
 /* Whether launches on the current device use programmatic dependent launch:
  * the device and this build's kernels are sm_90 or newer (so pdl_wait() is
  * compiled in), and SLINFER_PDL is not 0. Cached per device (launch.cu). */
